@@ -1,0 +1,19 @@
+"""ibcore: the from-scratch engine and models of *Inductive Biases in Neural Networks*.
+
+A reverse-mode autograd `Tensor` over NumPy (`ibcore.tensor`), differentiable operations
+(`ibcore.functional`, also `ibcore.F`), layers (`ibcore.nn`), output heads as distributions
+(`ibcore.heads`), optimizers (`ibcore.optim`), datasets (`ibcore.data`), a fit loop
+(`ibcore.train`) and the interactive-figure helper (`ibcore.widgets`).
+"""
+
+from . import data, functional, heads, nn, optim, train
+from . import functional as F
+from .functional import cat, stack, where
+from .tensor import Tensor, enable_grad, get_rng, is_grad_enabled, manual_seed, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
+    "cat", "stack", "where", "F", "functional", "nn", "heads", "optim", "data", "train",
+]

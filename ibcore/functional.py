@@ -1,0 +1,653 @@
+"""Every differentiable operation, each one a forward pass and a backward function.
+
+Notation used in every docstring below: ``g`` is the upstream gradient ``dL/d(out)`` (same shape
+as ``out``); each backward returns ``dL/d(input)`` for every input. Gradients may come back in the
+broadcast shape: the engine (`ibcore.tensor.sum_to_shape`) sums them down to each input's shape.
+
+Composite operations (`softmax`, `log_softmax`, `cross_entropy`,
+`binary_cross_entropy_with_logits`, `linear`) have fused backward passes: one node in the graph,
+numerically stable forward (log-sum-exp with the maximum subtracted), and the closed-form gradient.
+
+Names and signatures follow ``torch`` and ``torch.nn.functional`` (``dim``, ``keepdim``,
+``reduction``), so code written against ibcore reads like PyTorch.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+from scipy.special import expit as _expit
+
+from .tensor import Tensor, make_result
+
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
+    "sum", "mean", "max", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "logsigmoid",
+    "reshape", "transpose", "permute", "index", "gather", "cat", "stack", "where", "astype",
+    "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def _t(x, like: Tensor | None = None) -> Tensor:
+    """Coerce ``x`` to a Tensor; Python scalars take ``like``'s float dtype (weak scalars)."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, (int, float, np.number)) and like.dtype.kind == "f":
+        return Tensor(np.asarray(x, dtype=like.dtype))
+    return Tensor(x)
+
+
+def _pair(a, b) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        return a, _t(b, a)
+    b = _t(b)
+    return _t(a, b), b
+
+
+def _broadcast_check(op: str, a: Tensor, b: Tensor) -> None:
+    if a.data.shape == b.data.shape:
+        return
+    try:
+        np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {a.data.shape} and {b.data.shape} cannot be broadcast together"
+        ) from None
+
+
+def _axes(dim, ndim: int) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -ndim <= d < builtins.max(ndim, 1):
+            raise ValueError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(d % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+# --------------------------------------------------------------------------- arithmetic
+def add(a, b) -> Tensor:
+    """``a + b`` with broadcasting. Backward: ``(g, g)``."""
+    a, b = _pair(a, b)
+    _broadcast_check("add", a, b)
+    return make_result(a.data + b.data, (a, b), lambda g: (g, g), "add")
+
+
+def sub(a, b) -> Tensor:
+    """``a - b`` with broadcasting. Backward: ``(g, -g)``."""
+    a, b = _pair(a, b)
+    _broadcast_check("sub", a, b)
+    return make_result(a.data - b.data, (a, b), lambda g: (g, -g), "sub")
+
+
+def mul(a, b) -> Tensor:
+    """``a * b`` elementwise with broadcasting. Backward: ``(g * b, g * a)``."""
+    a, b = _pair(a, b)
+    _broadcast_check("mul", a, b)
+    A, B = a.data, b.data
+
+    def backward(g):
+        return (g * B if a.requires_grad else None, g * A if b.requires_grad else None)
+
+    return make_result(A * B, (a, b), backward, "mul")
+
+
+def div(a, b) -> Tensor:
+    """``a / b`` elementwise. Backward: ``(g / b, -g * a / b**2)``."""
+    a, b = _pair(a, b)
+    _broadcast_check("div", a, b)
+    A, B = a.data, b.data
+    out = A / B
+
+    def backward(g):
+        return (g / B if a.requires_grad else None,
+                -g * out / B if b.requires_grad else None)
+
+    return make_result(out, (a, b), backward, "div")
+
+
+def pow(a, b) -> Tensor:
+    """``a ** b``. Backward: ``g * b * a**(b-1)`` for ``a``; ``g * out * log(a)`` for ``b``."""
+    a, b = _pair(a, b)
+    _broadcast_check("pow", a, b)
+    A, B = a.data, b.data
+    out = A**B
+
+    def backward(g):
+        ga = g * B * A ** (B - 1) if a.requires_grad else None
+        gb = None
+        if b.requires_grad:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * out * np.where(A > 0, np.log(np.where(A > 0, A, 1)), 0)
+        return ga, gb
+
+    return make_result(out, (a, b), backward, "pow")
+
+
+def neg(a) -> Tensor:
+    """``-a``. Backward: ``-g``."""
+    a = _t(a)
+    return make_result(-a.data, (a,), lambda g: (-g,), "neg")
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product ``a @ b`` with NumPy/torch semantics, batched with broadcasting.
+
+    Shapes: ``(..., n, k) @ (..., k, m) -> (..., n, m)``; a 1-D operand is treated as a row
+    (left) or column (right) vector and that dimension is removed from the result.
+
+    Backward: ``dL/da = g @ b^T``, ``dL/db = a^T @ g`` (transposing the last two dimensions); batch
+    dimensions that were broadcast are summed by the engine.
+
+    Raises:
+        ValueError: on a 0-d operand or mismatched inner dimensions, naming both shapes.
+    """
+    a, b = _pair(a, b)
+    A, B = a.data, b.data
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{A.shape} and {B.shape}")
+    k_b = B.shape[0] if B.ndim == 1 else B.shape[-2]
+    if A.shape[-1] != k_b:
+        raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
+                         f"(inner dimensions {A.shape[-1]} != {k_b})")
+    try:
+        out = A @ B
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of shapes {A.shape} and {B.shape} cannot be "
+                         f"broadcast together") from None
+
+    def backward(g):
+        A2 = A if A.ndim > 1 else A[None, :]
+        B2 = B if B.ndim > 1 else B[:, None]
+        if A.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if B.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = g @ np.swapaxes(B2, -1, -2)
+            if A.ndim == 1:
+                ga = ga[..., 0, :]
+        if b.requires_grad:
+            gb = np.swapaxes(A2, -1, -2) @ g
+            if B.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+    return make_result(out, (a, b), backward, "matmul")
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """Affine map ``x @ weight.T + bias`` (``torch.nn.functional.linear``), one fused node.
+
+    Shapes: ``x (..., in_features)``, ``weight (out_features, in_features)``,
+    ``bias (out_features,)`` -> ``(..., out_features)``.
+
+    Backward: ``dL/dx = g @ W``, ``dL/dW = sum over batch of g^T x``, ``dL/db = sum over batch of
+    g``.
+
+    Raises:
+        ValueError: if ``x``'s last dimension is not ``in_features`` or the bias has the wrong size.
+    """
+    x = _t(x)
+    X, W = x.data, weight.data
+    if W.ndim != 2 or X.ndim < 1 or X.shape[-1] != W.shape[1]:
+        raise ValueError(f"linear: input of shape {X.shape} does not match weight of shape "
+                         f"{W.shape} (expected input (..., {W.shape[-1]}))")
+    out = X @ W.T
+    if bias is not None:
+        if bias.data.shape != (W.shape[0],):
+            raise ValueError(f"linear: bias of shape {bias.data.shape} does not match weight of "
+                             f"shape {W.shape}")
+        out += bias.data
+    parents = (x, weight) if bias is None else (x, weight, bias)
+
+    def backward(g):
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = (g @ W) if x.requires_grad else None
+        gw = g2.T @ X.reshape(-1, X.shape[-1]) if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+
+    return make_result(out, parents, backward, "linear")
+
+
+# --------------------------------------------------------------------------- reductions
+def _expand_back(g, shape, axes, keepdim):
+    if not keepdim:
+        g = np.expand_dims(g, axes) if axes else g
+    return np.broadcast_to(g, shape)
+
+
+def sum(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Sum over ``dim`` (int, tuple, or None for all). Backward: ``g`` broadcast back."""
+    x = _t(x)
+    axes = _axes(dim, x.ndim)
+    out = np.sum(x.data, axis=axes, keepdims=keepdim)
+    shape = x.data.shape
+    return make_result(np.asarray(out), (x,),
+                       lambda g: (_expand_back(g, shape, axes, keepdim),), "sum")
+
+
+def mean(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Mean over ``dim``. Backward: ``g / n`` broadcast back, ``n`` the number averaged."""
+    x = _t(x)
+    if x.dtype.kind != "f":
+        raise ValueError(f"mean: needs a floating-point tensor, got {x.dtype}")
+    axes = _axes(dim, x.ndim)
+    n = int(np.prod([x.data.shape[i] for i in axes])) if axes else 1
+    out = np.mean(x.data, axis=axes, keepdims=keepdim)
+    shape = x.data.shape
+    return make_result(np.asarray(out), (x,),
+                       lambda g: (_expand_back(g / n, shape, axes, keepdim),), "mean")
+
+
+def max(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (values only, like ``torch.amax``).
+
+    Backward: the gradient goes to the arguments of the maximum; where several entries tie, it is
+    split evenly between them (as ``torch.amax`` does), so the total is preserved.
+    """
+    x = _t(x)
+    if x.data.size == 0:
+        raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+    axes = _axes(dim, x.ndim)
+    X = x.data
+    out_k = np.max(X, axis=axes, keepdims=True)
+    out = out_k if keepdim else np.squeeze(out_k, axis=axes)
+
+    def backward(g):
+        mask = X == out_k
+        count = mask.sum(axis=axes, keepdims=True)
+        gk = g if keepdim else np.expand_dims(g, axes)
+        return (mask * (gk / count),)
+
+    return make_result(np.asarray(out), (x,), backward, "max")
+
+
+# --------------------------------------------------------------------------- elementwise
+def exp(x) -> Tensor:
+    """``exp(x)``. Backward: ``g * exp(x)``."""
+    x = _t(x)
+    out = np.exp(x.data)
+    return make_result(out, (x,), lambda g: (g * out,), "exp")
+
+
+def log(x) -> Tensor:
+    """Natural log. Backward: ``g / x``."""
+    x = _t(x)
+    X = x.data
+    return make_result(np.log(X), (x,), lambda g: (g / X,), "log")
+
+
+def tanh(x) -> Tensor:
+    """``tanh(x)``. Backward: ``g * (1 - tanh(x)**2)``."""
+    x = _t(x)
+    out = np.tanh(x.data)
+    return make_result(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
+
+
+def sigmoid(x) -> Tensor:
+    """Logistic ``1 / (1 + exp(-x))``, evaluated stably. Backward: ``g * s * (1 - s)``."""
+    x = _t(x)
+    out = _expit(x.data)
+    return make_result(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+
+def relu(x) -> Tensor:
+    """``max(x, 0)``. Backward: ``g * (x > 0)`` (subgradient 0 at 0, as in torch)."""
+    x = _t(x)
+    X = x.data
+    return make_result(np.maximum(X, 0), (x,), lambda g: (g * (X > 0),), "relu")
+
+
+def softplus(x) -> Tensor:
+    """``log(1 + exp(x))`` computed as ``logaddexp(0, x)`` (stable). Backward: ``g*sigmoid(x)``."""
+    x = _t(x)
+    X = x.data
+    return make_result(np.logaddexp(0, X), (x,), lambda g: (g * _expit(X),), "softplus")
+
+
+def logsigmoid(x) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, stable at +-1e3. Backward: ``g * sigmoid(-x)``."""
+    x = _t(x)
+    X = x.data
+    return make_result(-np.logaddexp(0, -X), (x,), lambda g: (g * _expit(-X),), "logsigmoid")
+
+
+def where(condition, a, b) -> Tensor:
+    """``a`` where ``condition`` else ``b``. Backward: ``g`` masked to each branch."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    a, b = _pair(a, b)
+    cond = cond.astype(bool)
+
+    def backward(g):
+        return np.where(cond, g, 0), np.where(cond, 0, g)
+
+    return make_result(np.where(cond, a.data, b.data), (a, b), backward, "where")
+
+
+def astype(x, dtype) -> Tensor:
+    """Cast to ``dtype``. Backward: ``g`` cast back."""
+    x = _t(x)
+    src = x.dtype
+    return make_result(x.data.astype(dtype), (x,), lambda g: (g.astype(src),), "astype")
+
+
+# --------------------------------------------------------------------------- shapes
+def reshape(x, shape) -> Tensor:
+    """Reshape (one entry may be -1). Backward: ``g`` reshaped to the input shape.
+
+    Raises:
+        ValueError: if the element counts differ, naming both shapes.
+    """
+    x = _t(x)
+    shape = tuple(int(s) for s in shape)
+    try:
+        out = x.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+                         f"({x.data.size} elements) into shape {shape}") from None
+    in_shape = x.data.shape
+    return make_result(out, (x,), lambda g: (g.reshape(in_shape),), "reshape")
+
+
+def transpose(x, dim0: int = -2, dim1: int = -1) -> Tensor:
+    """Swap two dimensions. Backward: swap them back."""
+    x = _t(x)
+    _axes((dim0, dim1), x.ndim)
+    out = np.swapaxes(x.data, dim0, dim1)
+    return make_result(out, (x,), lambda g: (np.swapaxes(g, dim0, dim1),), "transpose")
+
+
+def permute(x, dims) -> Tensor:
+    """Reorder dimensions (``torch.permute``). Backward: the inverse permutation."""
+    x = _t(x)
+    dims = tuple(int(d) % builtins.max(x.ndim, 1) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of a "
+                         f"tensor of shape {x.shape}")
+    inv = tuple(np.argsort(dims))
+    return make_result(np.transpose(x.data, dims), (x,),
+                       lambda g: (np.transpose(g, inv),), "permute")
+
+
+def _clean_index(index):
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _is_advanced(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return builtins.any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+def index(x, idx) -> Tensor:
+    """``x[idx]`` with NumPy indexing (slices, integers, integer or boolean arrays).
+
+    Backward: a zero array of the input's shape with ``g`` scattered back into the indexed
+    positions. For integer-array ("gather") indices the scatter uses ``np.add.at``, so an index
+    that appears several times receives the sum of its gradients.
+
+    Raises:
+        IndexError: for out-of-range indices (NumPy's message, prefixed with the op and shape).
+    """
+    x = _t(x)
+    idx = _clean_index(idx)
+    try:
+        out = x.data[idx]
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
+    shape, dtype = x.data.shape, x.data.dtype
+    advanced = _is_advanced(idx)
+
+    def backward(g):
+        z = np.zeros(shape, dtype=dtype)
+        if advanced:
+            np.add.at(z, idx, g)
+        else:
+            z[idx] += g
+        return (z,)
+
+    return make_result(np.asarray(out), (x,), backward, "index")
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """``torch.gather``: ``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on).
+
+    Shapes: ``index`` has as many dimensions as ``x``; the output has ``index``'s shape.
+    Backward: scatter-add of ``g`` into the gathered positions (repeated indices accumulate).
+
+    Raises:
+        ValueError: if ``index`` has a different number of dimensions or is not integer.
+        IndexError: if an index is out of range.
+    """
+    x = _t(x)
+    ind = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if ind.ndim != x.ndim or ind.dtype.kind not in "iu":
+        raise ValueError(f"gather: index must be an integer array with {x.ndim} dimensions, got "
+                         f"shape {ind.shape} and dtype {ind.dtype}")
+    dim = dim % x.ndim
+    size = x.shape[dim]
+    if ind.size and (ind.min() < -size or ind.max() >= size):
+        raise IndexError(f"gather: index out of range for dimension {dim} of size {size}")
+    out = np.take_along_axis(x.data, ind, axis=dim)
+    shape, dtype = x.data.shape, x.data.dtype
+
+    def backward(g):
+        z = np.zeros(shape, dtype=dtype)
+        grids = list(np.indices(ind.shape, sparse=True))
+        grids[dim] = ind
+        np.add.at(z, tuple(grids), g)
+        return (z,)
+
+    return make_result(out, (x,), backward, "gather")
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension. Backward: ``g`` split back into the pieces.
+
+    Raises:
+        ValueError: if the list is empty or the shapes differ outside ``dim`` (shapes named).
+    """
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    try:
+        out = np.concatenate([t.data for t in ts], axis=dim)
+    except (ValueError, np.exceptions.AxisError) as e:
+        raise ValueError(f"cat: cannot concatenate shapes {[t.shape for t in ts]} along dim "
+                         f"{dim}: {e}") from None
+    sizes = np.cumsum([t.shape[dim] for t in ts])[:-1]
+
+    def backward(g):
+        return tuple(np.split(g, sizes, axis=dim))
+
+    return make_result(out, ts, backward, "cat")
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Stack equal-shaped tensors along a new dimension. Backward: ``g`` unstacked.
+
+    Raises:
+        ValueError: if the list is empty or the shapes differ (shapes named).
+    """
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in ts}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got "
+                         f"{[t.shape for t in ts]}")
+    out = np.stack([t.data for t in ts], axis=dim)
+    d = dim % out.ndim
+
+    def backward(g):
+        return tuple(np.take(g, i, axis=d) for i in range(len(ts)))
+
+    return make_result(out, ts, backward, "stack")
+
+
+# --------------------------------------------------------------------------- fused composites
+def _log_softmax_np(X, dim):
+    m = np.max(X, axis=dim, keepdims=True)
+    shifted = X - m
+    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    """Softmax along ``dim``: ``exp(x - max) / sum(exp(x - max))`` (shift-invariant, stable).
+
+    Backward: ``s * (g - sum(g * s, dim))``, the Jacobian-vector product of the softmax.
+    """
+    x = _t(x)
+    _axes(dim, x.ndim)
+    s = np.exp(_log_softmax_np(x.data, dim))
+
+    def backward(g):
+        return (s * (g - np.sum(g * s, axis=dim, keepdims=True)),)
+
+    return make_result(s, (x,), backward, "softmax")
+
+
+def log_softmax(x, dim: int = -1) -> Tensor:
+    """``x - logsumexp(x, dim)``, with the maximum subtracted first so it never overflows.
+
+    Backward: ``g - softmax(x) * sum(g, dim)``.
+    """
+    x = _t(x)
+    _axes(dim, x.ndim)
+    out = _log_softmax_np(x.data, dim)
+
+    def backward(g):
+        return (g - np.exp(out) * np.sum(g, axis=dim, keepdims=True),)
+
+    return make_result(out, (x,), backward, "log_softmax")
+
+
+def _reduce(op, losses, reduction):
+    if reduction == "mean":
+        return np.asarray(losses.mean()), 1.0 / losses.size
+    if reduction == "sum":
+        return np.asarray(losses.sum()), 1.0
+    return losses, None
+
+
+def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy ``-log softmax(logits)[target]`` in nats, fused and stable.
+
+    Args:
+        logits: ``(batch, classes)`` unnormalised log-probabilities.
+        target: ``(batch,)`` integer class labels in ``[0, classes)``.
+        reduction: ``'mean'`` (default), ``'sum'`` or ``'none'`` (per-example ``(batch,)``).
+
+    Backward: ``(softmax(logits) - onehot(target)) * g`` (divided by ``batch`` for the mean): the
+    gradient of the negative log-likelihood of a Categorical with respect to its natural
+    parameters is prediction minus target.
+
+    Raises:
+        ValueError: on wrong shapes, non-integer labels, or labels out of range (the first
+            offending positions and values are named).
+    """
+    logits = _t(logits)
+    _check_reduction("cross_entropy", reduction)
+    T = target.data if isinstance(target, Tensor) else np.asarray(target)
+    X = logits.data
+    if X.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (batch, classes), got {X.shape}")
+    if T.shape != (X.shape[0],):
+        raise ValueError(f"cross_entropy: target must have shape ({X.shape[0]},) to match logits "
+                         f"{X.shape}, got {T.shape}")
+    if T.dtype.kind not in "iu":
+        if T.dtype.kind == "f" and np.all(np.mod(T, 1) == 0):
+            T = T.astype(np.int64)
+        else:
+            raise ValueError(f"cross_entropy: target must hold integer class labels, got dtype "
+                             f"{T.dtype}")
+    C = X.shape[1]
+    bad = np.flatnonzero((T < 0) | (T >= C))
+    if bad.size:
+        raise ValueError(f"cross_entropy: labels must be in [0, {C}); got {T[bad[:5]].tolist()} "
+                         f"at positions {bad[:5].tolist()}")
+    ls = _log_softmax_np(X, 1)
+    rows = np.arange(X.shape[0])
+    losses = -ls[rows, T]
+    out, scale = _reduce("cross_entropy", losses, reduction)
+
+    def backward(g):
+        grad = np.exp(ls)
+        grad[rows, T] -= 1
+        if scale is None:
+            return (grad * g[:, None],)
+        return (grad * (g * scale),)
+
+    return make_result(out, (logits,), backward, "cross_entropy")
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") -> Tensor:
+    """Bernoulli negative log-likelihood on logits, in nats, fused and stable.
+
+    ``loss = softplus(x) - y x = max(x, 0) - x y + log(1 + exp(-|x|))`` for logit ``x`` and target
+    ``y`` in [0, 1]; finite for logits of +-1e3.
+
+    Backward: ``(sigmoid(x) - y) * g`` for the logits (prediction minus target) and ``-x * g``
+    for the target, each divided by the count for ``reduction='mean'``.
+
+    Raises:
+        ValueError: if the shapes differ (no silent broadcasting), naming both.
+    """
+    x, y = _pair(logits, target)
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if x.shape != y.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: logits of shape {x.shape} and target "
+                         f"of shape {y.shape} must have the same shape")
+    X, Y = x.data, y.data
+    losses = np.maximum(X, 0) - X * Y + np.log1p(np.exp(-np.abs(X)))
+    out, scale = _reduce("bce", losses, reduction)
+
+    def backward(g):
+        g = g * scale if scale is not None else g
+        gx = (_expit(X) - Y) * g if x.requires_grad else None
+        gy = -X * g if y.requires_grad else None
+        return gx, gy
+
+    return make_result(out, (x, y), backward, "binary_cross_entropy_with_logits")
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error ``(input - target)**2`` (the Gaussian NLL up to scale and constant).
+
+    Backward: ``2 (input - target) g`` for the input and its negative for the target, divided by
+    the count for ``reduction='mean'``.
+
+    Raises:
+        ValueError: if the shapes differ (no silent broadcasting), naming both.
+    """
+    x, y = _pair(input, target)
+    _check_reduction("mse_loss", reduction)
+    if x.shape != y.shape:
+        raise ValueError(f"mse_loss: input of shape {x.shape} and target of shape {y.shape} must "
+                         f"have the same shape")
+    d = x.data - y.data
+    out, scale = _reduce("mse", d * d, reduction)
+
+    def backward(g):
+        g = g * scale if scale is not None else g
+        gd = 2 * d * g
+        return (gd if x.requires_grad else None, -gd if y.requires_grad else None)
+
+    return make_result(out, (x, y), backward, "mse_loss")
