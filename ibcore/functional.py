@@ -169,10 +169,10 @@ def matmul(a, b) -> Tensor:
     def backward(g):
         A2 = A if A.ndim > 1 else A[None, :]
         B2 = B if B.ndim > 1 else B[:, None]
+        if B.ndim == 1:  # restore the removed column dimension first: for 1-D @ 1-D, g is 0-d
+            g = np.expand_dims(g, -1)
         if A.ndim == 1:
             g = np.expand_dims(g, -2)
-        if B.ndim == 1:
-            g = np.expand_dims(g, -1)
         ga = gb = None
         if a.requires_grad:
             ga = g @ np.swapaxes(B2, -1, -2)

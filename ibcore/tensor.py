@@ -53,38 +53,44 @@ def get_rng() -> np.random.Generator:
     return _RNG
 
 
-class no_grad(contextlib.ContextDecorator):
+class _SetGradEnabled(contextlib.ContextDecorator):
+    """Set gradient recording on entry and restore the previous state on exit.
+
+    The previous states are kept on a stack, so one instance may be entered again while active:
+    a decorated function that recurses, or ``with ng: with ng:``.
+    """
+
+    _mode = True
+
+    def __init__(self):
+        self._prev: list[bool] = []
+
+    def __enter__(self):
+        global _GRAD_ENABLED
+        self._prev.append(_GRAD_ENABLED)
+        _GRAD_ENABLED = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        global _GRAD_ENABLED
+        _GRAD_ENABLED = self._prev.pop()
+        return False
+
+
+class no_grad(_SetGradEnabled):
     """Context manager (or decorator) inside which no graph is recorded, like `torch.no_grad`.
 
     Results computed inside have ``requires_grad=False``; use it for evaluation and for optimizer
     updates. Nesting is allowed; the previous state is restored on exit.
     """
 
-    def __enter__(self):
-        global _GRAD_ENABLED
-        self._prev = _GRAD_ENABLED
-        _GRAD_ENABLED = False
-        return self
-
-    def __exit__(self, *exc):
-        global _GRAD_ENABLED
-        _GRAD_ENABLED = self._prev
-        return False
+    _mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_SetGradEnabled):
     """Re-enable graph recording inside a `no_grad` block."""
 
-    def __enter__(self):
-        global _GRAD_ENABLED
-        self._prev = _GRAD_ENABLED
-        _GRAD_ENABLED = True
-        return self
-
-    def __exit__(self, *exc):
-        global _GRAD_ENABLED
-        _GRAD_ENABLED = self._prev
-        return False
+    _mode = True
 
 
 def is_grad_enabled() -> bool:
@@ -227,7 +233,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor(self.data, requires_grad=False)
+        return make_result(self.data, (), None, "detach")
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.data.dtype.kind != "f":
@@ -548,7 +554,9 @@ def make_result(data: np.ndarray, parents: Sequence[Tensor], backward: Callable,
     the broadcast shape, the engine sums them down with `sum_to_shape`.
     """
     out = Tensor.__new__(Tensor)
-    out.data = data
+    # NumPy returns scalars, not 0-d arrays, from some 0-d results (np.exp of a 0-d array, a 1-D
+    # @ 1-D product); `.data` is always an ndarray.
+    out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
     out.grad = None
     out._op = op
     if _GRAD_ENABLED and any(p.requires_grad for p in parents):

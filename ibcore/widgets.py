@@ -31,6 +31,11 @@ Example::
     w
 
 ``ipywidgets`` is optional: this module imports without it, and only :meth:`live` needs it.
+
+Setting the environment variable ``IBCORE_WIDGETS=static`` leaves the live widget out of the
+notebook display even inside a kernel (for example while the book is built, so that no ipywidgets
+state is stored in the executed notebooks). The HTML book must in any case tell myst-nb to prefer
+``text/html`` over the widget view; see ``nb_mime_priority_overrides`` in ``_config.yml``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,6 @@ __all__ = ["MAX_FRAMES", "InteractiveFigure", "interactive_figure"]
 #: is already a few megabytes of HTML.
 MAX_FRAMES = 400
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _instance_counter = itertools.count()
 
@@ -105,12 +109,10 @@ _SCRIPT = """(function () {
   for (var r = 0; r < roots.length; r++) { bind(roots[r]); }
 })();"""
 
-_STYLE = (
-    "max-width:100%;box-sizing:border-box;margin:0.5em 0;font-family:inherit;"
-    "overflow:hidden"
-)
+_STYLE = "max-width:100%;box-sizing:border-box;margin:0.5em 0;font-family:inherit;overflow:hidden"
 _IMG_STYLE = "display:block;max-width:100%;height:auto;margin:0"
 _ROW_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em;margin:0.2em 0"
+_LABEL_STYLE = "flex:0 0 auto;min-width:%sch"
 _INPUT_STYLE = "flex:1 1 10em;min-width:6em;max-width:24em;margin:0"
 
 
@@ -139,9 +141,7 @@ def _check_controls(controls: Any) -> dict[str, tuple[Any, ...]]:
             f"e.g. {{'width': [1, 2, 4]}}; got {type(controls).__name__}"
         )
     if len(controls) == 0:
-        raise ValueError(
-            "controls is empty: give at least one control, e.g. {'width': [1, 2, 4]}"
-        )
+        raise ValueError("controls is empty: give at least one control, e.g. {'width': [1, 2, 4]}")
     checked: dict[str, tuple[Any, ...]] = {}
     for name, values in controls.items():
         if not isinstance(name, str) or not name.isidentifier():
@@ -209,6 +209,11 @@ def _render_png(render: Callable[..., Any], params: dict[str, Any], dpi: float) 
             plt.close(num)
         if isinstance(fig, Figure):
             plt.close(fig)
+
+
+def _live_display_enabled() -> bool:
+    """False when ``IBCORE_WIDGETS=static`` asks for the static scrubber only."""
+    return os.environ.get("IBCORE_WIDGETS", "").strip().lower() != "static"
 
 
 def _in_kernel() -> bool:
@@ -297,7 +302,7 @@ class InteractiveFigure:
         names = list(self.controls)
         self.frames: dict[tuple[Any, ...], bytes] = {}
         for combo in itertools.product(*self.controls.values()):
-            self.frames[combo] = _render_png(render, dict(zip(names, combo)), dpi)
+            self.frames[combo] = _render_png(render, dict(zip(names, combo, strict=True)), dpi)
         self._live_widget: Any = None
 
     # ----------------------------------------------------------------- static path
@@ -307,7 +312,7 @@ class InteractiveFigure:
         index_of: dict[bytes, int] = {}
         frames: dict[str, int] = {}
         ranges = [range(len(v)) for v in self.controls.values()]
-        for idx, png in zip(itertools.product(*ranges), self.frames.values()):
+        for idx, png in zip(itertools.product(*ranges), self.frames.values(), strict=True):
             if png not in index_of:
                 index_of[png] = len(images)
                 images.append(base64.b64encode(png).decode("ascii"))
@@ -329,7 +334,7 @@ class InteractiveFigure:
         )
 
     def _element_id(self) -> str:
-        digest = hashlib.sha1()
+        digest = hashlib.sha1(usedforsecurity=False)
         digest.update(repr(sorted(self.labels.items())).encode())
         for png in self.frames.values():
             digest.update(png)
@@ -356,13 +361,15 @@ class InteractiveFigure:
         esc = html.escape
         alt = esc(self.description or "interactive figure: " + ", ".join(self.labels.values()))
 
+        # labels share one minimum width (capped) so that the sliders line up
+        label_style = _LABEL_STYLE % min(16, max(len(t) for t in self.labels.values()))
         rows = []
         for k, (name, vals) in enumerate(self.controls.items()):
             input_id = f"{element_id}-{name}"
             text = _value_text(vals[start[k]])
             rows.append(
                 f'<div class="ib-scrubber-row" style="{_ROW_STYLE}">'
-                f'<label class="ib-scrubber-label" for="{esc(input_id)}" '
+                f'<label class="ib-scrubber-label" for="{esc(input_id)}" style="{label_style}" '
                 f'data-control="{esc(name)}">{esc(self.labels[name])}</label>'
                 f'<input type="range" class="ib-scrubber-input" id="{esc(input_id)}" '
                 f'data-control="{esc(name)}" min="0" max="{len(vals) - 1}" step="1" '
@@ -400,7 +407,7 @@ class InteractiveFigure:
         """
         page_title = html.escape(title or self.description or "Interactive figure")
         page = (
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{page_title}</title>\n</head>\n<body>\n{self.to_html()}\n</body>\n</html>\n"
         )
@@ -486,12 +493,15 @@ class InteractiveFigure:
         """MIME bundle for IPython's display machinery.
 
         Returns:
-            dict: ``text/html`` (the static scrubber, :meth:`to_html`), ``text/plain`` and,
-            when running inside an IPython kernel with ipywidgets importable, also
-            ``application/vnd.jupyter.widget-view+json`` for the live widget (built once per
-            object and reused). Front ends with a widget manager show the live widget;
-            others (and the HTML book, see the course ``_config.yml``) use ``text/html``.
-            ``include``/``exclude`` filter the MIME types as IPython specifies.
+            dict: ``text/html`` (the static scrubber, :meth:`to_html`), ``image/png`` (the
+            initial frame, base64, for outputs that cannot run scripts such as LaTeX/PDF),
+            ``text/plain`` and, when running inside an IPython kernel with ipywidgets
+            importable, also ``application/vnd.jupyter.widget-view+json`` for the live widget
+            (built once per object and reused). Front ends with a widget manager show the live
+            widget; others (and the HTML book, see the course ``_config.yml``) use
+            ``text/html``. The widget view is left out when the environment variable
+            ``IBCORE_WIDGETS`` is ``static``. ``include``/``exclude`` filter the MIME types as
+            IPython specifies.
         """
         include = set(include) if include else None
         exclude = set(exclude or ())
@@ -504,7 +514,10 @@ class InteractiveFigure:
             bundle["text/plain"] = repr(self)
         if wanted("text/html"):
             bundle["text/html"] = self.to_html()
-        if wanted(_WIDGET_MIME) and _in_kernel():
+        if wanted("image/png"):
+            initial_png = self.frames[tuple(self.initial.values())]
+            bundle["image/png"] = base64.b64encode(initial_png).decode("ascii")
+        if wanted(_WIDGET_MIME) and _live_display_enabled() and _in_kernel():
             try:
                 import ipywidgets  # noqa: F401
             except ImportError:

@@ -140,6 +140,9 @@ class Module:
             if arr.shape != p.data.shape:
                 raise ValueError(f"load_state_dict: {k} has shape {arr.shape} in the state dict "
                                  f"but {p.data.shape} in the model")
+            if arr.dtype.kind not in "biuf":  # checked before anything is written
+                raise ValueError(f"load_state_dict: {k} must hold real numbers, got dtype "
+                                 f"{arr.dtype}")
             updates.append((p, arr))
         for p, arr in updates:
             p.data[...] = arr

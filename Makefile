@@ -1,0 +1,43 @@
+# The two commands of the README (`make book`, `make test`) and `make bench`.
+# Each target creates the virtual environment in .venv and installs into it on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test unit notebooks bench lint browser-deps clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+## Execute every notebook and write the HTML book to _build/html (strict: warnings fail).
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+## Unit tests of ibcore, then every notebook executed in place with nbval.
+test: unit notebooks
+
+unit: $(STAMP)
+	$(PY) -m pytest tests
+
+notebooks: $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-current-env book/
+
+## Per-step time of ibcore versus torch on the book's models.
+bench: $(STAMP)
+	$(PY) benchmarks/bench_steps.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## Debian's Chromium for the browser test of the interactive figures (needs root and apt).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+clean:
+	rm -rf _build .pytest_cache

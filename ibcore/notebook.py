@@ -1,0 +1,20 @@
+"""Helpers for the book's notebooks that must also run outside the book (Jupyter, Colab)."""
+
+from __future__ import annotations
+
+__all__ = ["glue"]
+
+
+def glue(name: str, value, display: bool = False):
+    """Store ``value`` under ``name`` for the prose (``{glue:text}`name:.3f``` in MyST).
+
+    Uses ``myst_nb.glue`` when myst-nb is installed (the book build and the test suite); elsewhere
+    (for example in Colab) it does nothing, so the notebook still runs. Returns None, so a cell
+    ending in ``glue(...)`` displays nothing extra.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    _glue(name, value, display=display)
+    return None
