@@ -16,7 +16,13 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 ## Execute every notebook and write the HTML book to _build/html (strict: warnings fail).
-book: $(STAMP)
+## The execution cache is keyed on the notebooks' code only, so it is cleared when ibcore changes.
+IBCORE_SRC := $(shell find ibcore -name '*.py' 2>/dev/null)
+_build/.ibcore-stamp: $(IBCORE_SRC)
+	rm -rf _build/.jupyter_cache
+	@mkdir -p _build && touch $@
+
+book: $(STAMP) _build/.ibcore-stamp
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 ## Unit tests of ibcore, then every notebook executed in place with nbval.

@@ -15,5 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
-    "cat", "stack", "where", "F", "functional", "nn", "heads", "optim", "data", "train", "viz", "notebook",
+    "cat", "stack", "where", "F", "functional", "nn", "heads", "optim", "data", "train", "viz",
+    "notebook",
 ]

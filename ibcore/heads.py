@@ -10,12 +10,12 @@ of the targets under that distribution. Each head knows:
 - ``sample(eta, rng)``: draws targets;
 - ``validate(y)``: impossible targets raise ``ValueError`` naming the offending values and where.
 
-| head        | target           | inverse link (mean)   | NLL per example                         |
-|-------------|------------------|-----------------------|-----------------------------------------|
-| Bernoulli   | y in [0, 1]      | sigmoid(eta)          | softplus(eta) - y eta                   |
-| Categorical | label in [0, K)  | softmax(eta)          | logsumexp(eta) - eta[y]                 |
-| Gaussian    | real y           | eta (identity)        | (y - eta)^2 / (2 s^2) + log s + log(2 pi)/2 |
-| Poisson     | count y in N     | exp(eta)              | exp(eta) - y eta + log(y!)              |
+| head        | target          | inverse link (mean) | NLL per example                          |
+|-------------|-----------------|---------------------|------------------------------------------|
+| Bernoulli   | y in [0, 1]     | sigmoid(eta)        | softplus(eta) - y eta                    |
+| Categorical | label in [0, K) | softmax(eta)        | logsumexp(eta) - eta[y]                  |
+| Gaussian    | real y          | eta (identity)      | (y - eta)^2 / (2 s^2) + log(s sqrt(2 pi))|
+| Poisson     | count y in N    | exp(eta)            | exp(eta) - y eta + log(y!)               |
 
 With the canonical link the gradient of the NLL with respect to ``eta`` is ``mean - y`` (for
 the Gaussian, divided by ``s^2``): the gradient is the residual (Nelder and Wedderburn 1972;
@@ -168,6 +168,8 @@ class Gaussian(Head):
         s2 = self.sigma**2
         const = math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
         sq = F.mse_loss(eta, Tensor(y.astype(eta.dtype)), reduction)
+        if reduction == "sum":  # the constant is paid once per example
+            const *= eta.data.size
         return sq * (0.5 / s2) + const
 
     def mean(self, eta) -> np.ndarray:
