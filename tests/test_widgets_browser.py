@@ -18,17 +18,6 @@ from ibcore.widgets import interactive_figure
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("IBCORE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = [1, 2, 4]
 STEPS = [0, 10]
 
@@ -42,23 +31,6 @@ def _render(width, step):
 
 def _src(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not importable; `pip install playwright` to run browser tests")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(
-            f"Chromium not found at {CHROMIUM}; install Debian's chromium "
-            "(apt-get install chromium) or set IBCORE_CHROMIUM to run browser tests"
-        )
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
