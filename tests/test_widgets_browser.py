@@ -8,7 +8,6 @@ Debian's ``/usr/bin/chromium``; set ``IBCORE_CHROMIUM`` to use another.
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
