@@ -540,8 +540,8 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 
 
 def _reduce(op, losses, reduction):
-    if reduction == "mean":
-        return np.asarray(losses.mean()), 1.0 / losses.size
+    if reduction == "mean":  # sum / n is what np.mean computes, with less call overhead
+        return np.asarray(losses.sum() / losses.size), 1.0 / losses.size
     if reduction == "sum":
         return np.asarray(losses.sum()), 1.0
     return losses, None

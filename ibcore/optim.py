@@ -3,6 +3,8 @@ build a graph."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["Optimizer", "SGD", "Adam"]
@@ -99,5 +101,7 @@ class Adam(Optimizer):
             v *= b2
             v += (1 - b2) * (g * g)
             step_size = self.lr / (1 - b1**t)
-            denom = np.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
+            # math.sqrt keeps the scalar a Python float, so float32 parameters are updated in
+            # float32 (a NumPy float64 scalar would promote every temporary to float64)
+            denom = np.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
             p.data -= step_size * (m / denom)

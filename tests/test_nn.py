@@ -15,6 +15,16 @@ from ibcore import functional as F
 from ibcore import nn, optim
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_one_thread():
+    """The torch references here are tiny; with several threads every op pays for waking the
+    OpenMP workers (tens of ms per step when another process holds a core)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # --------------------------------------------------------------------------- registration
 def test_mlp_parameter_names_follow_torch():
     model = nn.MLP([2, 8, 1])

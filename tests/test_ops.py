@@ -400,7 +400,7 @@ def test_matmul_batch_broadcasting(shapes):
         np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-11, atol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=3),
        op=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
 def test_broadcasting_random_shapes(shapes, op, seed):
@@ -409,7 +409,7 @@ def test_broadcasting_random_shapes(shapes, op, seed):
     _check_binary(fn, shapes.input_shapes, domains, seed)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, database=None)
 @given(logits=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5),
                          elements=st.floats(-50, 50)),
        shift=st.floats(-1e3, 1e3), data=st.data())
