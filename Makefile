@@ -34,9 +34,9 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env book/
 
-## Per-step time of ibcore versus torch on the book's models.
+## Per-step time of ibcore versus torch on the book's models: every benchmarks/bench_*.py in turn.
 bench: $(STAMP)
-	$(PY) benchmarks/bench_steps.py
+	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

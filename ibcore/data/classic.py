@@ -1,4 +1,4 @@
-"""Datasets and tasks. Every function returns NumPy arrays and is seeded; nothing downloads."""
+"""XOR and the 8x8 digits: the small classic datasets of Post 1 (seeded, nothing downloads)."""
 
 from __future__ import annotations
 
