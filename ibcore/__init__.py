@@ -3,11 +3,12 @@
 A reverse-mode autograd `Tensor` over NumPy (`ibcore.tensor`), differentiable operations
 (`ibcore.functional`, also `ibcore.F`), layers (`ibcore.nn`), output heads as distributions
 (`ibcore.heads`), optimizers (`ibcore.optim`), datasets and tasks (`ibcore.data`), a fit loop
-(`ibcore.train`), probes that read trained models back out (`ibcore.probes`) and the
-interactive-figure helper (`ibcore.widgets`).
+(`ibcore.train`), environments and policy-gradient losses (`ibcore.envs`, `ibcore.rl`), probes
+that read trained models back out (`ibcore.probes`) and the interactive-figure helper
+(`ibcore.widgets`).
 """
 
-from . import data, functional, heads, nn, notebook, optim, probes, train, viz
+from . import data, envs, functional, heads, nn, notebook, optim, probes, rl, train, viz
 from . import functional as F
 from .functional import cat, stack, where
 from .tensor import Tensor, enable_grad, get_rng, is_grad_enabled, manual_seed, no_grad, tensor
@@ -17,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
     "cat", "stack", "where", "F", "functional", "nn", "heads", "optim", "data", "train", "viz",
-    "notebook", "probes",
+    "notebook", "probes", "envs", "rl",
 ]
