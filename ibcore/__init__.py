@@ -7,7 +7,7 @@ A reverse-mode autograd `Tensor` over NumPy (`ibcore.tensor`), differentiable op
 interactive-figure helper (`ibcore.widgets`).
 """
 
-from . import data, functional, heads, nn, notebook, optim, probes, train, viz
+from . import data, functional, heads, nn, notebook, optim, pretrained, probes, train, viz
 from . import functional as F
 from .functional import cat, stack, where
 from .tensor import Tensor, enable_grad, get_rng, is_grad_enabled, manual_seed, no_grad, tensor
@@ -17,5 +17,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
     "cat", "stack", "where", "F", "functional", "nn", "heads", "optim", "data", "train", "viz",
-    "notebook", "probes",
+    "notebook", "probes", "pretrained",
 ]
