@@ -97,6 +97,9 @@ GATHER1 = np.array([[0, 0, 2, 2, 2], [1, 3, 3, 0, 1], [2, 2, 2, 2, 2]])  # along
 COND = _aux.random((3, 4)) > 0.5
 COND[0, 0], COND[0, 1] = True, False
 LABELS = np.array([0, 4, 2, 2, 1, 4])  # 6 examples, 5 classes, repeats on purpose
+SDPA_MASK = _aux.random((2, 4, 5)) > 0.4  # True = take part (torch's sdpa convention)
+SDPA_MASK[..., 0] = True  # every query keeps at least one key
+SDPA_FMASK = np.where(SDPA_MASK, _aux.standard_normal((2, 4, 5)), -np.inf)
 
 T = torch.from_numpy
 
@@ -249,6 +252,36 @@ OPS: list[OpCase] = [
              lambda x, y, r=r: F.mse_loss(x, y, reduction=r),
              lambda x, y, r=r: TF.mse_loss(x, y, reduction=r), ((3, 4), (3, 4)))
       for r in ("mean", "sum", "none")],
+    # attention (fused softmax) and layer norm: masks of both kinds, causal, broadcast batches
+    OpCase("sdpa", "scaled_dot_product_attention",
+           lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+           lambda q, k, v: TF.scaled_dot_product_attention(q, k, v),
+           ((2, 3, 4), (2, 5, 4), (2, 5, 3))),
+    OpCase("sdpa_bool_mask", "scaled_dot_product_attention",
+           lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=SDPA_MASK),
+           lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=T(SDPA_MASK)),
+           ((2, 4, 3), (2, 5, 3), (2, 5, 2))),
+    OpCase("sdpa_float_mask", "scaled_dot_product_attention",
+           lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=SDPA_FMASK),
+           lambda q, k, v: TF.scaled_dot_product_attention(
+               q, k, v, attn_mask=T(SDPA_FMASK).to(q.dtype)),
+           ((2, 4, 3), (2, 5, 3), (2, 5, 2))),
+    OpCase("sdpa_causal_scale", "scaled_dot_product_attention",
+           lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.7),
+           lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.7),
+           ((2, 2, 4, 3), (2, 2, 4, 3), (2, 2, 4, 5))),
+    OpCase("sdpa_bcast_batch", "scaled_dot_product_attention",
+           lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+           lambda q, k, v: TF.scaled_dot_product_attention(q, k, v),
+           ((2, 3, 4, 3), (1, 5, 3), (3, 5, 2))),
+    OpCase("layer_norm", "layer_norm",
+           lambda x, w, b: F.layer_norm(x, (4,), w, b),
+           lambda x, w, b: TF.layer_norm(x, (4,), w, b), ((3, 5, 4), (4,), (4,))),
+    OpCase("layer_norm_2d_shape", "layer_norm",
+           lambda x, w, b: F.layer_norm(x, (3, 4), w, b, eps=1e-3),
+           lambda x, w, b: TF.layer_norm(x, (3, 4), w, b, eps=1e-3), ((2, 3, 4), (3, 4), (3, 4))),
+    OpCase("layer_norm_no_affine", "layer_norm", lambda x: F.layer_norm(x, 5),
+           lambda x: TF.layer_norm(x, (5,)), ((4, 5),)),
     # a small composite: an MLP layer and a loss, to exercise the engine's accumulation
     OpCase("composite_mlp_layer", "linear",
            lambda x, w, b: (F.linear(x, w, b).tanh() * x.sum(1, keepdim=True)).mean(),

@@ -1,4 +1,23 @@
 """Probes: reading trained models back out (gradient norms through time, attention maps,
-ablations, activation patching). One submodule per kind of probe, re-exported here."""
+ablations, activation patching). One submodule per kind of probe, re-exported here.
 
-__all__: list[str] = []
+- `attention`: `attention_maps`, `predict`, `uniform_attention_accuracy`, `flip_test`,
+  `attention_rollout`, `value_weighted_attention`, `grad_times_input` (Post 7).
+- `patching`: `causal_trace` (activation patching, Post 7).
+"""
+
+from .attention import (
+    attention_maps,
+    attention_rollout,
+    flip_test,
+    grad_times_input,
+    predict,
+    uniform_attention_accuracy,
+    value_weighted_attention,
+)
+from .patching import causal_trace
+
+__all__: list[str] = [
+    "attention_maps", "predict", "uniform_attention_accuracy", "flip_test", "attention_rollout",
+    "value_weighted_attention", "grad_times_input", "causal_trace",
+]
