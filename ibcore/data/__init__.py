@@ -3,8 +3,20 @@
 One submodule per family, re-exported here so chapters write ``ibcore.data.digits()``:
 
 - `classic`: `xor`, `digits` (scikit-learn's 8x8 digits with a fixed stratified split).
+- `regression`: `count_data` (Poisson counts, rate `count_rate`), `heteroscedastic_data` (noise
+  scale `hetero_scale` growing with |x|, mean `hetero_mean`).
 """
 
 from .classic import Split, digits, xor
+from .regression import (
+    count_data,
+    count_rate,
+    hetero_mean,
+    hetero_scale,
+    heteroscedastic_data,
+)
 
-__all__ = ["xor", "digits", "Split"]
+__all__ = [
+    "xor", "digits", "Split",
+    "count_data", "count_rate", "heteroscedastic_data", "hetero_mean", "hetero_scale",
+]

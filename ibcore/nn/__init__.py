@@ -1,7 +1,9 @@
 """Neural-network building blocks with PyTorch's names: `Module`, `Linear`, `Sequential`, `MLP`,
-activation modules, and `functional` re-exported for convenience."""
+activation modules, `Conv2d` and pooling (`nn.conv`), and `functional` re-exported for
+convenience."""
 
 from .. import functional
+from .conv import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d
 from .modules import (
     MLP,
     Identity,
@@ -19,4 +21,5 @@ from .utils import clip_grad_norm_
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Identity", "Tanh", "ReLU", "Sigmoid",
     "Softplus", "functional", "clip_grad_norm_",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
 ]
