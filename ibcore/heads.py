@@ -8,13 +8,23 @@ of the targets under that distribution. Each head knows:
 - ``nll(eta, y)``: the full negative log-likelihood including constants, so it equals
   ``-torch.distributions.X(...).log_prob(y)``;
 - ``sample(eta, rng)``: draws targets;
+- ``predictive_interval(eta, level)``: the equal-tailed central interval ``(lower, upper)`` that
+  holds a fraction ``level`` of the predictive distribution (for discrete heads its coverage is
+  at least ``level``; the Categorical head, whose labels have no order, returns a prediction
+  *set*);
+- ``link_function(mu)``: the canonical link itself, mapping a mean back to ``eta``;
 - ``validate(y)``: impossible targets raise ``ValueError`` naming the offending values and where.
+
+``Gaussian(sigma=None)`` learns its scale: ``eta`` then has a last dimension of 2, the mean and a
+raw scale ``r`` with ``sigma = softplus(r)`` (positive for every real ``r``), as in the
+mean-variance networks of Nix and Weigend (1994).
 
 | head        | target          | inverse link (mean) | NLL per example                          |
 |-------------|-----------------|---------------------|------------------------------------------|
 | Bernoulli   | y in [0, 1]     | sigmoid(eta)        | softplus(eta) - y eta                    |
 | Categorical | label in [0, K) | softmax(eta)        | logsumexp(eta) - eta[y]                  |
 | Gaussian    | real y          | eta (identity)      | (y - eta)^2 / (2 s^2) + log(s sqrt(2 pi))|
+| Gaussian, learned scale | real y | eta[..., 0]  | the same with s = softplus(eta[..., 1])  |
 | Poisson     | count y in N    | exp(eta)            | exp(eta) - y eta + log(y!)               |
 
 With the canonical link the gradient of the NLL with respect to ``eta`` is ``mean - y`` (for
@@ -27,7 +37,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit, gammaln
+from scipy.special import expit, gammaln, logit
+from scipy.stats import norm, poisson
 
 from . import functional as F
 from .tensor import Tensor, get_rng
@@ -65,8 +76,20 @@ class Head:
     def sample(self, eta, rng: np.random.Generator | None = None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def predictive_interval(self, eta, level: float = 0.9):  # pragma: no cover
+        raise NotImplementedError
+
+    def link_function(self, mu) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
     def __call__(self, eta, y, reduction: str = "mean") -> Tensor:
         return self.nll(eta, y, reduction)
+
+
+def _check_level(head: str, level) -> float:
+    if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
+        raise ValueError(f"{head} head: level must be a number in (0, 1), got {level!r}")
+    return float(level)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(link={self.link!r})"
@@ -100,6 +123,18 @@ class Bernoulli(Head):
         rng = rng or get_rng()
         p = self.mean(eta)
         return (rng.random(p.shape) < p).astype(np.int64)
+
+    def link_function(self, mu) -> np.ndarray:
+        """The logit ``log(mu / (1 - mu))``."""
+        return logit(_arr(mu))
+
+    def predictive_interval(self, eta, level: float = 0.9):
+        """Equal-tailed quantiles of Bernoulli(p): ``lower = 0`` unless ``1 - p < (1-level)/2``,
+        ``upper = 1`` unless ``p < (1-level)/2``. Returns two int arrays of ``eta``'s shape."""
+        level = _check_level("Bernoulli", level)
+        p = self.mean(eta)
+        tail = (1 - level) / 2
+        return (p > 1 - tail).astype(np.int64), (p > tail).astype(np.int64)
 
 
 class Categorical(Head):
@@ -139,20 +174,63 @@ class Categorical(Head):
         u = rng.random(p.shape[:-1] + (1,))
         return np.minimum((u > cum).sum(axis=-1), p.shape[-1] - 1)
 
+    def link_function(self, mu) -> np.ndarray:
+        """``log(mu)``: log-probabilities, one member of the family of logits (the softmax is
+        unchanged by adding a constant, so any ``log(mu) + c`` maps back to ``mu``)."""
+        return np.log(_arr(mu))
+
+    def predictive_interval(self, eta, level: float = 0.9) -> np.ndarray:
+        """Class labels have no order, so there is no interval; this returns the smallest
+        prediction *set*: a boolean mask ``(batch, classes)`` of the most probable classes whose
+        probabilities add up to at least ``level``."""
+        level = _check_level("Categorical", level)
+        p = self.mean(eta)
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of the classes ranked above
+        keep_sorted = before < level
+        mask = np.zeros(p.shape, dtype=bool)
+        np.put_along_axis(mask, order, keep_sorted, axis=-1)
+        return mask
+
 
 class Gaussian(Head):
-    """Real targets with identity link; ``eta`` is the mean, ``sigma`` a fixed scale.
+    """Real targets with identity link: a fixed scale ``sigma``, or a learned one.
 
-    With ``sigma=1`` the NLL is ``(y - eta)^2 / 2`` plus a constant: mean squared error is a
-    Gaussian assumption with fixed variance.
+    - ``Gaussian(sigma=1.0)``: ``eta`` is the mean, of the targets' shape. With ``sigma=1`` the
+      NLL is ``(y - eta)^2 / 2`` plus a constant: mean squared error is a Gaussian assumption
+      with a fixed, global variance.
+    - ``Gaussian(sigma=None)``: the network also predicts the scale. ``eta`` has shape
+      ``(..., 2)`` for targets of shape ``(...)``: ``eta[..., 0]`` is the mean and
+      ``eta[..., 1]`` a raw scale ``r`` with ``sigma = softplus(r) = log(1 + e^r)`` (always
+      positive, and close to ``r`` for large ``r``). This is a heteroscedastic mean-variance
+      network (Nix and Weigend 1994).
+
+    NLL per example (nats): ``(y - mu)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2``. Its gradient
+    with respect to the mean is ``(mu - y) / sigma^2``, the residual divided by the variance.
+
+    Raises:
+        ValueError: for a non-positive ``sigma``, non-finite targets (naming them and where), or
+            (learned scale) an ``eta`` whose last dimension is not 2 or whose shape does not match
+            the targets.
     """
 
     name, link = "Gaussian", "identity"
 
-    def __init__(self, sigma: float = 1.0):
-        if not sigma > 0:
-            raise ValueError(f"Gaussian head: sigma must be positive, got {sigma}")
-        self.sigma = float(sigma)
+    def __init__(self, sigma: float | None = 1.0):
+        if sigma is not None and not sigma > 0:
+            raise ValueError(f"Gaussian head: sigma must be positive (or None to learn it), got "
+                             f"{sigma}")
+        self.sigma = None if sigma is None else float(sigma)
+
+    @property
+    def learned_scale(self) -> bool:
+        return self.sigma is None
+
+    @property
+    def outputs(self) -> int:
+        """How many numbers per target the network must output: 1, or 2 with a learned scale."""
+        return 2 if self.learned_scale else 1
 
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
@@ -161,26 +239,73 @@ class Gaussian(Head):
             raise ValueError(f"Gaussian head: targets must be finite; got {_where(bad, y)}")
         return y
 
+    def _split(self, eta_shape, y_shape=None):
+        if eta_shape[-1:] != (2,):
+            raise ValueError(f"Gaussian head (learned scale): eta must have shape (..., 2) = "
+                             f"(mean, raw scale), got {eta_shape}")
+        if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
+            raise ValueError(f"Gaussian head (learned scale): targets of shape {tuple(y_shape)} "
+                             f"do not match eta of shape {eta_shape} (expected targets of shape "
+                             f"{eta_shape[:-1]})")
+
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
-        """NLL in nats: ``(y - eta)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2``."""
+        """NLL in nats: ``(y - mu)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2``."""
         y = self.validate(y)
         eta = eta if isinstance(eta, Tensor) else Tensor(eta)
-        s2 = self.sigma**2
-        const = math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
-        sq = F.mse_loss(eta, Tensor(y.astype(eta.dtype)), reduction)
-        if reduction == "sum":  # the constant is paid once per example
-            const *= eta.data.size
-        return sq * (0.5 / s2) + const
+        if not self.learned_scale:
+            s2 = self.sigma**2
+            const = math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
+            sq = F.mse_loss(eta, Tensor(y.astype(eta.dtype)), reduction)
+            if reduction == "sum":  # the constant is paid once per example
+                const *= eta.data.size
+            return sq * (0.5 / s2) + const
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"Gaussian head: reduction must be 'mean', 'sum' or 'none', got "
+                             f"{reduction!r}")
+        self._split(eta.shape, y.shape)
+        mu, s = eta[..., 0], F.softplus(eta[..., 1])
+        z = (Tensor(y.astype(eta.dtype)) - mu) / s
+        per = z * z * 0.5 + F.log(s) + 0.5 * math.log(2 * math.pi)
+        if reduction == "none":
+            return per
+        return per.sum() if reduction == "sum" else per.mean()
 
     def mean(self, eta) -> np.ndarray:
-        return np.array(_arr(eta), copy=True)
+        e = _arr(eta)
+        if self.learned_scale:
+            self._split(e.shape)
+            return np.array(e[..., 0], copy=True)
+        return np.array(e, copy=True)
+
+    def scale(self, eta) -> np.ndarray:
+        """The predicted standard deviation: ``softplus(eta[..., 1])``, or the fixed ``sigma``
+        broadcast to the mean's shape."""
+        e = _arr(eta)
+        if self.learned_scale:
+            self._split(e.shape)
+            return np.logaddexp(0, e[..., 1])
+        return np.full(e.shape, self.sigma, dtype=e.dtype if e.dtype.kind == "f" else float)
+
+    def link_function(self, mu) -> np.ndarray:
+        """The identity."""
+        return np.array(_arr(mu), copy=True)
 
     def sample(self, eta, rng=None) -> np.ndarray:
         rng = rng or get_rng()
-        mu = _arr(eta)
-        return mu + self.sigma * rng.standard_normal(mu.shape)
+        mu = self.mean(eta)
+        return mu + self.scale(eta) * rng.standard_normal(mu.shape)
+
+    def predictive_interval(self, eta, level: float = 0.9):
+        """``mu -+ z sigma`` with ``z`` the standard normal's ``(1 + level) / 2`` quantile
+        (1.645 for 90%). Returns ``(lower, upper)`` of the targets' shape."""
+        level = _check_level("Gaussian", level)
+        mu, s = self.mean(eta), self.scale(eta)
+        z = norm.ppf((1 + level) / 2)
+        return mu - z * s, mu + z * s
 
     def __repr__(self):
+        if self.learned_scale:
+            return "Gaussian(link='identity', sigma=softplus(eta[..., 1]))"
         return f"Gaussian(link='identity', sigma={self.sigma})"
 
 
@@ -222,3 +347,15 @@ class Poisson(Head):
     def sample(self, eta, rng=None) -> np.ndarray:
         rng = rng or get_rng()
         return rng.poisson(self.mean(eta))
+
+    def link_function(self, mu) -> np.ndarray:
+        """The log."""
+        return np.log(_arr(mu))
+
+    def predictive_interval(self, eta, level: float = 0.9):
+        """Equal-tailed Poisson quantiles ``(lower, upper)`` (integers; coverage >= level)."""
+        level = _check_level("Poisson", level)
+        rate = self.mean(eta)
+        tail = (1 - level) / 2
+        return poisson.ppf(tail, rate).astype(np.int64), poisson.ppf(1 - tail, rate).astype(
+            np.int64)

@@ -282,6 +282,24 @@ OPS: list[OpCase] = [
            lambda x, w, b: TF.layer_norm(x, (3, 4), w, b, eps=1e-3), ((2, 3, 4), (3, 4), (3, 4))),
     OpCase("layer_norm_no_affine", "layer_norm", lambda x: F.layer_norm(x, 5),
            lambda x: TF.layer_norm(x, (5,)), ((4, 5),)),
+    # convolution and pooling (NCHW): several strides, paddings, channel counts, kernel shapes
+    *[OpCase(f"conv2d_s{s}_p{p}_c{c}", "conv2d",
+             lambda x, w, b, s=s, p=p: F.conv2d(x, w, b, stride=s, padding=p),
+             lambda x, w, b, s=s, p=p: TF.conv2d(x, w, b, stride=s, padding=p),
+             ((2, c, 6, 5), (3, c, 3, 3), (3,)))
+      for s, p, c in [(1, 0, 1), (1, 1, 2), (2, 1, 3), (2, 0, 2), (1, 2, 1)]],
+    OpCase("conv2d_nobias_rect", "conv2d",
+           lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(0, 1)),
+           lambda x, w: TF.conv2d(x, w, stride=(2, 1), padding=(0, 1)),
+           ((2, 2, 7, 5), (4, 2, 2, 3))),
+    *[OpCase(f"max_pool2d_k{k}_s{s}_p{p}", "max_pool2d",
+             lambda x, k=k, s=s, p=p: F.max_pool2d(x, k, s, p),
+             lambda x, k=k, s=s, p=p: TF.max_pool2d(x, k, s, p), ((2, 3, 6, 7),), "distinct")
+      for k, s, p in [(2, None, 0), (3, 1, 1), (3, 2, 1), (2, 1, 0)]],
+    *[OpCase(f"avg_pool2d_k{k}_s{s}_p{p}", "avg_pool2d",
+             lambda x, k=k, s=s, p=p: F.avg_pool2d(x, k, s, p),
+             lambda x, k=k, s=s, p=p: TF.avg_pool2d(x, k, s, p), ((2, 3, 6, 7),))
+      for k, s, p in [(2, None, 0), (3, 1, 1), (3, 2, 1), (2, 1, 0)]],
     # a small composite: an MLP layer and a loss, to exercise the engine's accumulation
     OpCase("composite_mlp_layer", "linear",
            lambda x, w, b: (F.linear(x, w, b).tanh() * x.sum(1, keepdim=True)).mean(),

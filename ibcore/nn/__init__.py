@@ -1,8 +1,11 @@
 """Neural-network building blocks with PyTorch's names: `Module`, `Linear`, `Sequential`, `MLP`,
-activation modules, and `functional` re-exported for convenience."""
+activation modules, `Conv2d` and pooling (`nn.conv`), `MultiHeadAttention` and the transformer
+pieces (`nn.attention`, `nn.transformer`), and `functional` re-exported for
+convenience."""
 
 from .. import functional
 from .attention import MultiHeadAttention
+from .conv import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d
 from .modules import (
     MLP,
     Identity,
@@ -27,6 +30,7 @@ from .utils import clip_grad_norm_
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Identity", "Tanh", "ReLU", "Sigmoid",
     "Softplus", "functional", "clip_grad_norm_",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
     "MultiHeadAttention", "LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "TransformerBlock", "ReadoutTransformer",
 ]
