@@ -2,6 +2,8 @@
 activation modules, and `functional` re-exported for convenience."""
 
 from .. import functional
+from .embedding import Embedding
+from .language import CharRNN, NeuralLM, sample
 from .modules import (
     MLP,
     Identity,
@@ -14,9 +16,11 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .utils import clip_grad_norm_
 
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Identity", "Tanh", "ReLU", "Sigmoid",
     "Softplus", "functional", "clip_grad_norm_",
 ]
+__all__ += ["Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "NeuralLM", "CharRNN", "sample"]
