@@ -767,7 +767,8 @@ def rnn(input, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None,
     ``g_t = dL/dh_t`` (the upstream gradient at ``t`` plus what flows back from ``t + 1``):
     ``d_t = g_t * phi'(a_t)``, then ``dL/dh_{t-1} += d_t W_hh`` and the *shared* weights
     accumulate one term per step: ``dL/dW_hh += d_t^T h_{t-1}``, ``dL/dW_ih += d_t^T x_t``,
-    ``dL/db += sum_batch d_t``. The ``+=`` over time is the weight sharing.
+    ``dL/db += sum_batch d_t``. The ``+=`` over time is the weight sharing (the code computes
+    each of these sums over time and batch as one matrix product after the loop).
 
     Raises:
         ValueError: on shapes that do not fit together (naming them) or an unknown nonlinearity.
@@ -781,38 +782,43 @@ def rnn(input, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None,
         raise ValueError(f"rnn: the sequence must have at least one step, got shape {x.shape}")
     _check_cell("rnn", Tensor(x.data[:, 0]), h, wi, wh, bi, bh, 1, nonlinearity)
     X, Wi, Wh = x.data, wi.data, wh.data
-    pre = X @ Wi.T  # (B, T, H): every input projection at once
+    # time-major inside (each step reads and writes one contiguous (batch, hidden) block)
+    pre = np.swapaxes(X, 0, 1) @ Wi.T  # (T, B, H): every input projection at once
     if bi is not None:
         pre += bi.data
     if bh is not None:
         pre += bh.data
-    Hs = np.empty(pre.shape, dtype=pre.dtype)
-    hp = h.data
+    Hs = np.empty((T + 1,) + h.data.shape, dtype=pre.dtype)  # Hs[0] = h0, Hs[t] = h_t
+    Hs[0] = h.data
+    WhT = np.ascontiguousarray(Wh.T)
     for t in range(T):
-        hp = _act_forward(pre[:, t] + hp @ Wh.T, nonlinearity)
-        Hs[:, t] = hp
+        a = pre[t]
+        a += Hs[t] @ WhT
+        Hs[t + 1] = _act_forward(a, nonlinearity)
+    out = np.ascontiguousarray(np.swapaxes(Hs[1:], 0, 1))  # (B, T, H)
     parents = [x, h, wi, wh] + [b for b in (bi, bh) if b is not None]
 
     def backward(g):
-        D = np.empty_like(Hs)  # dL/da_t for every t
-        carry = np.zeros_like(h.data)
-        gWh = np.zeros_like(Wh)
+        G = np.swapaxes(g, 0, 1)  # (T, B, H)
+        D = np.empty(G.shape, dtype=Hs.dtype)  # D[t] = dL/da_t
+        carry = np.zeros(h.data.shape, dtype=Hs.dtype)  # dL/dh_t from step t + 1
         for t in range(T - 1, -1, -1):
-            d = _act_backward(g[:, t] + carry, Hs[:, t], nonlinearity)
-            D[:, t] = d
-            prev = Hs[:, t - 1] if t > 0 else h.data
-            gWh += d.T @ prev  # the shared weight collects one term per step
+            d = _act_backward(G[t] + carry, Hs[t + 1], nonlinearity)
+            D[t] = d
             carry = d @ Wh
+        # The shared weights collect one term per step, dL/dW_hh = sum_t d_t^T h_{t-1}; the sum
+        # over time and batch is one matrix product over the flattened (T * B) axis.
         D2 = D.reshape(-1, D.shape[-1])
-        grads = [D @ Wi if x.requires_grad else None,
+        grads = [np.swapaxes(D @ Wi, 0, 1) if x.requires_grad else None,
                  carry if h.requires_grad else None,
-                 D2.T @ X.reshape(-1, X.shape[-1]) if wi.requires_grad else None,
-                 gWh if wh.requires_grad else None]
+                 D2.T @ np.swapaxes(X, 0, 1).reshape(-1, X.shape[-1])
+                 if wi.requires_grad else None,
+                 D2.T @ Hs[:-1].reshape(-1, Hs.shape[-1]) if wh.requires_grad else None]
         gb = D2.sum(axis=0)
         grads += [gb for b in (bi, bh) if b is not None]
         return tuple(grads)
 
-    return make_result(Hs, parents, backward, "rnn")
+    return make_result(out, parents, backward, "rnn")
 
 
 def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Tensor:
@@ -872,3 +878,90 @@ def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -
         return tuple(grads)
 
     return make_result(out, parents, backward, "lstm_cell")
+
+
+__all__ += ["lstm"]
+
+
+def lstm(input, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Tensor:
+    """A whole LSTM layer over a sequence, one graph node (batch first): `lstm_cell` applied for
+    ``t = 1..T`` with the same weights, in one Python loop over time.
+
+    Shapes: ``input (batch, seq, input_size)``, ``h0, c0 (batch, hidden)`` -> ``(batch, seq,
+    2 * hidden)``: ``out[..., :hidden]`` holds every ``h_t`` and ``out[..., hidden:]`` every
+    ``c_t``.
+
+    Backward is backpropagation through time. Going back from ``t = T``, the gradients reaching
+    ``h_t`` and ``c_t`` (upstream plus what flows back from ``t + 1``) go through the step's
+    backward as in `lstm_cell`, giving ``da_t`` (the four gates' pre-activations); the shared
+    weights collect ``dL/dW_hh = sum_t da_t^T h_{t-1}``, ``dL/dW_ih = sum_t da_t^T x_t`` and
+    ``dL/db = sum_t sum_batch da_t`` (computed as one matrix product over time and batch after
+    the loop); ``dL/dc_{t-1} = e_t * f_t`` and ``dL/dh_{t-1} = da_t W_hh`` flow on.
+
+    Raises:
+        ValueError: on shapes that do not fit together (naming them).
+    """
+    x, h, c = _t(input), _t(h0), _t(c0)
+    wi, wh = _t(weight_ih), _t(weight_hh)
+    bi, bh = _opt(bias_ih), _opt(bias_hh)
+    if x.ndim != 3 or x.shape[1] < 1:
+        raise ValueError(f"lstm: input must have shape (batch, seq >= 1, input_size), got "
+                         f"{x.shape}")
+    H = _check_cell("lstm", Tensor(x.data[:, 0]), h, wi, wh, bi, bh, 4)
+    if c.shape != h.shape:
+        raise ValueError(f"lstm: cell state must have shape {h.shape}, got {c.shape}")
+    X, Wi, Wh = x.data, wi.data, wh.data
+    B, T, _ = X.shape
+    pre = np.swapaxes(X, 0, 1) @ Wi.T  # (T, B, 4H)
+    if bi is not None:
+        pre += bi.data
+    if bh is not None:
+        pre += bh.data
+    dt = pre.dtype
+    Hs = np.empty((T + 1, B, H), dtype=dt)
+    Cs = np.empty((T + 1, B, H), dtype=dt)
+    gates = np.empty((T, B, 4 * H), dtype=dt)  # i, f, g, o after their nonlinearities
+    Hs[0], Cs[0] = h.data, c.data
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in range(T):
+        a = pre[t]
+        a += Hs[t] @ WhT
+        s = gates[t]
+        s[:, :2 * H] = _expit(a[:, :2 * H])
+        s[:, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])
+        s[:, 3 * H:] = _expit(a[:, 3 * H:])
+        Cs[t + 1] = s[:, H:2 * H] * Cs[t] + s[:, :H] * s[:, 2 * H:3 * H]
+        Hs[t + 1] = s[:, 3 * H:] * np.tanh(Cs[t + 1])
+    out = np.concatenate([np.swapaxes(Hs[1:], 0, 1), np.swapaxes(Cs[1:], 0, 1)], axis=2)
+    parents = [x, h, c, wi, wh] + [b for b in (bi, bh) if b is not None]
+
+    def backward(g):
+        G = np.swapaxes(g, 0, 1)  # (T, B, 2H)
+        DA = np.empty((T, B, 4 * H), dtype=dt)
+        gh_next = np.zeros((B, H), dtype=dt)
+        gc_next = np.zeros((B, H), dtype=dt)
+        for t in range(T - 1, -1, -1):
+            s = gates[t]
+            i, f, gg, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:3 * H], s[:, 3 * H:]
+            tc = np.tanh(Cs[t + 1])
+            gh = G[t, :, :H] + gh_next
+            e = G[t, :, H:] + gc_next + gh * o * (1 - tc * tc)
+            da = DA[t]
+            da[:, :H] = e * gg * i * (1 - i)
+            da[:, H:2 * H] = e * Cs[t] * f * (1 - f)
+            da[:, 2 * H:3 * H] = e * i * (1 - gg * gg)
+            da[:, 3 * H:] = gh * tc * o * (1 - o)
+            gc_next = e * f
+            gh_next = da @ Wh
+        D2 = DA.reshape(-1, 4 * H)
+        grads = [np.swapaxes(DA @ Wi, 0, 1) if x.requires_grad else None,
+                 gh_next if h.requires_grad else None,
+                 gc_next if c.requires_grad else None,
+                 D2.T @ np.swapaxes(X, 0, 1).reshape(-1, X.shape[-1])
+                 if wi.requires_grad else None,
+                 D2.T @ Hs[:-1].reshape(-1, H) if wh.requires_grad else None]
+        gb = D2.sum(axis=0)
+        grads += [gb for b in (bi, bh) if b is not None]
+        return tuple(grads)
+
+    return make_result(out, parents, backward, "lstm")

@@ -108,6 +108,15 @@ def _torch_unroll(x, h, cell):
         hs.append(h)
     return hs
 
+def _torch_lstm_seq(x, h, c, *w):
+    """torch.lstm_cell along dim 1; (batch, seq, 2 * hidden) of h_t then c_t, as F.lstm."""
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        h, c = torch.lstm_cell(x[:, t], (h, c), *w)
+        hs.append(h)
+        cs.append(c)
+    return torch.cat([torch.stack(hs, 1), torch.stack(cs, 1)], dim=2)
+
 
 def _reduce_cases(kind: str) -> list[OpCase]:
     cases = []
@@ -294,6 +303,14 @@ OPS: list[OpCase] = [
            lambda x, h, c, wi, wh: F.lstm_cell(x, h, c, wi, wh),
            lambda x, h, c, wi, wh: torch.stack(torch.lstm_cell(x, (h, c), wi, wh)),
            ((2, 3), (2, 2), (2, 2), (8, 3), (8, 2))),
+    OpCase("lstm_seq", "lstm",
+           lambda x, h, c, wi, wh, bi, bh: F.lstm(x, h, c, wi, wh, bi, bh),
+           lambda x, h, c, wi, wh, bi, bh: _torch_lstm_seq(x, h, c, wi, wh, bi, bh),
+           ((2, 4, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), (8,))),
+    OpCase("lstm_seq_nobias", "lstm",
+           lambda x, h, c, wi, wh: F.lstm(x, h, c, wi, wh),
+           lambda x, h, c, wi, wh: _torch_lstm_seq(x, h, c, wi, wh),
+           ((3, 2, 2), (3, 3), (3, 3), (12, 2), (12, 3))),
 ]
 
 OPS_BY_NAME = {c.name: c for c in OPS}

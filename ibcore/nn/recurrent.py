@@ -190,7 +190,8 @@ class LSTMCell(_RecurrentBase):
 
 class LSTM(_RecurrentBase):
     """Single-layer LSTM over a sequence, batch first (``torch.nn.LSTM(input_size, hidden_size,
-    batch_first=True)``), running `ibcore.functional.lstm_cell` once per time step.
+    batch_first=True)``), as one fused op (`ibcore.functional.lstm`); `step` runs one
+    `ibcore.functional.lstm_cell`.
 
     Shapes: ``input (batch, seq, input_size)`` -> ``(output, (h_n, c_n))`` with ``output
     (batch, seq, hidden)`` and ``h_n, c_n (1, batch, hidden)``. Parameters ``weight_ih_l0``,
@@ -234,12 +235,9 @@ class LSTM(_RecurrentBase):
             raise ValueError(f"LSTM: input must have shape (batch, seq, {self.input_size}), got "
                              f"{x.shape}")
         B, T, _ = x.shape
-        state = self.init_state(B) if hx is None else tuple(
-            s.reshape(B, self.hidden_size) for s in hx)
-        hs = []
-        for t in range(T):
-            state = self.step(x[:, t], state)
-            hs.append(state[0])
-        out = F.stack(hs, dim=1)
-        return out, (state[0].reshape(1, B, self.hidden_size),
-                     state[1].reshape(1, B, self.hidden_size))
+        H = self.hidden_size
+        h0, c0 = self.init_state(B) if hx is None else tuple(s.reshape(B, H) for s in hx)
+        both = F.lstm(x, h0, c0, *self._weights())  # (B, T, 2H): h_t then c_t
+        out = both[:, :, :H]
+        last = both[:, -1]
+        return out, (last[:, :H].reshape(1, B, H), last[:, H:].reshape(1, B, H))
