@@ -103,6 +103,23 @@ SDPA_FMASK = np.where(SDPA_MASK, _aux.standard_normal((2, 4, 5)), -np.inf)
 
 T = torch.from_numpy
 
+def _torch_unroll(x, h, cell):
+    """Apply ``cell(x_t, h)`` along dim 1 of ``x``; the list of hidden states."""
+    hs = []
+    for t in range(x.shape[1]):
+        h = cell(x[:, t], h)
+        hs.append(h)
+    return hs
+
+def _torch_lstm_seq(x, h, c, *w):
+    """torch.lstm_cell along dim 1; (batch, seq, 2 * hidden) of h_t then c_t, as F.lstm."""
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        h, c = torch.lstm_cell(x[:, t], (h, c), *w)
+        hs.append(h)
+        cs.append(c)
+    return torch.cat([torch.stack(hs, 1), torch.stack(cs, 1)], dim=2)
+
 
 def _reduce_cases(kind: str) -> list[OpCase]:
     cases = []
@@ -305,6 +322,46 @@ OPS: list[OpCase] = [
            lambda x, w, b: (F.linear(x, w, b).tanh() * x.sum(1, keepdim=True)).mean(),
            lambda x, w, b: (TF.linear(x, w, b).tanh() * x.sum(1, keepdim=True)).mean(),
            ((5, 4), (4, 4), (4,))),
+    # recurrent steps (fused): torch's own cell kernels as the reference
+    OpCase("rnn_cell_tanh", "rnn_cell",
+           lambda x, h, wi, wh, bi, bh: F.rnn_cell(x, h, wi, wh, bi, bh),
+           lambda x, h, wi, wh, bi, bh: torch.rnn_tanh_cell(x, h, wi, wh, bi, bh),
+           ((3, 4), (3, 5), (5, 4), (5, 5), (5,), (5,))),
+    OpCase("rnn_cell_relu", "rnn_cell",
+           lambda x, h, wi, wh, bi, bh: F.rnn_cell(x, h, wi, wh, bi, bh, "relu"),
+           lambda x, h, wi, wh, bi, bh: torch.rnn_relu_cell(x, h, wi, wh, bi, bh),
+           ((3, 4), (3, 5), (5, 4), (5, 5), (5,), (5,)), ("away0",) * 6),
+    OpCase("rnn_cell_identity_nobias", "rnn_cell",
+           lambda x, h, wi, wh: F.rnn_cell(x, h, wi, wh, nonlinearity="identity"),
+           lambda x, h, wi, wh: x @ wi.T + h @ wh.T, ((3, 4), (3, 5), (5, 4), (5, 5))),
+    OpCase("rnn_seq_tanh", "rnn",
+           lambda x, h, wi, wh, bi, bh: F.rnn(x, h, wi, wh, bi, bh),
+           lambda x, h, wi, wh, bi, bh: torch.stack(
+               _torch_unroll(x, h, lambda xt, ht: torch.rnn_tanh_cell(xt, ht, wi, wh, bi, bh)),
+               1),
+           ((2, 4, 3), (2, 5), (5, 3), (5, 5), (5,), (5,))),
+    OpCase("rnn_seq_identity_nobias", "rnn",
+           lambda x, h, wi, wh: 0.5 * F.rnn(x, h, wi, wh, nonlinearity="identity"),
+           lambda x, h, wi, wh: 0.5 * torch.stack(
+               _torch_unroll(x, h, lambda xt, ht: xt @ wi.T + ht @ wh.T), 1),
+           ((2, 3, 3), (2, 4), (4, 3), (4, 4))),
+    OpCase("lstm_cell", "lstm_cell",
+           lambda x, h, c, wi, wh, bi, bh: F.lstm_cell(x, h, c, wi, wh, bi, bh),
+           lambda x, h, c, wi, wh, bi, bh: torch.stack(
+               torch.lstm_cell(x, (h, c), wi, wh, bi, bh)),
+           ((3, 4), (3, 2), (3, 2), (8, 4), (8, 2), (8,), (8,))),
+    OpCase("lstm_cell_nobias", "lstm_cell",
+           lambda x, h, c, wi, wh: F.lstm_cell(x, h, c, wi, wh),
+           lambda x, h, c, wi, wh: torch.stack(torch.lstm_cell(x, (h, c), wi, wh)),
+           ((2, 3), (2, 2), (2, 2), (8, 3), (8, 2))),
+    OpCase("lstm_seq", "lstm",
+           lambda x, h, c, wi, wh, bi, bh: F.lstm(x, h, c, wi, wh, bi, bh),
+           lambda x, h, c, wi, wh, bi, bh: _torch_lstm_seq(x, h, c, wi, wh, bi, bh),
+           ((2, 4, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), (8,))),
+    OpCase("lstm_seq_nobias", "lstm",
+           lambda x, h, c, wi, wh: F.lstm(x, h, c, wi, wh),
+           lambda x, h, c, wi, wh: _torch_lstm_seq(x, h, c, wi, wh),
+           ((3, 2, 2), (3, 3), (3, 3), (12, 2), (12, 3))),
 ]
 
 OPS_BY_NAME = {c.name: c for c in OPS}

@@ -5,10 +5,15 @@ One submodule per family, re-exported here so chapters write ``ibcore.data.digit
 - `classic`: `xor`, `digits` (scikit-learn's 8x8 digits with a fixed stratified split).
 - `regression`: `count_data` (Poisson counts, rate `count_rate`), `heteroscedastic_data` (noise
   scale `hetero_scale` growing with |x|, mean `hetero_mean`).
+- `text`: `char_corpus` (the standard library's ``pydoc_data.topics``), `Vocab`,
+  `context_windows`, `sequence_batch`.
+- `markov`: `MarkovSource` (order-k sources with exact entropy rates).
+- `sequence`: `delayed_recall`.
 - `pointer`: `pointer`, `pointer_khop`, `pointer_tokens` (the pointer task of Posts 6 and 7).
 """
 
 from .classic import Split, digits, xor
+from .markov import MarkovSource
 from .pointer import PointerTask, pointer, pointer_khop, pointer_tokens
 from .regression import (
     count_data,
@@ -17,9 +22,13 @@ from .regression import (
     hetero_scale,
     heteroscedastic_data,
 )
+from .sequence import delayed_recall
+from .text import CharCorpus, Vocab, char_corpus, context_windows, sequence_batch
 
 __all__ = [
     "xor", "digits", "Split",
     "count_data", "count_rate", "heteroscedastic_data", "hetero_mean", "hetero_scale",
+    "char_corpus", "CharCorpus", "Vocab", "context_windows", "sequence_batch",
+    "MarkovSource", "delayed_recall",
     "PointerTask", "pointer", "pointer_khop", "pointer_tokens",
 ]

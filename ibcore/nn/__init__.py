@@ -1,11 +1,14 @@
 """Neural-network building blocks with PyTorch's names: `Module`, `Linear`, `Sequential`, `MLP`,
-activation modules, `Conv2d` and pooling (`nn.conv`), `MultiHeadAttention` and the transformer
-pieces (`nn.attention`, `nn.transformer`), and `functional` re-exported for
-convenience."""
+activation modules, `Conv2d` and pooling (`nn.conv`), `Embedding`, recurrent layers and
+the language models of Posts 4 and 5 (`nn.embedding`, `nn.recurrent`, `nn.language`),
+`MultiHeadAttention` and the transformer pieces (`nn.attention`, `nn.transformer`), and
+`functional` re-exported for convenience."""
 
 from .. import functional
 from .attention import MultiHeadAttention
 from .conv import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d
+from .embedding import Embedding
+from .language import CharRNN, NeuralLM, sample
 from .modules import (
     MLP,
     Identity,
@@ -18,6 +21,7 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .transformer import (
     LayerNorm,
     LearnedPositionalEncoding,
@@ -33,4 +37,5 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
     "MultiHeadAttention", "LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "TransformerBlock", "ReadoutTransformer",
+    "Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "NeuralLM", "CharRNN", "sample",
 ]

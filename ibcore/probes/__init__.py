@@ -1,6 +1,7 @@
 """Probes: reading trained models back out (gradient norms through time, attention maps,
 ablations, activation patching). One submodule per kind of probe, re-exported here.
 
+- `gradients`: `hidden_grads`, `hidden_grad_norms` (gradient norms through time, Post 5).
 - `attention`: `attention_maps`, `predict`, `uniform_attention_accuracy`, `flip_test`,
   `attention_rollout`, `value_weighted_attention`, `grad_times_input` (Post 7).
 - `patching`: `causal_trace` (activation patching, Post 7).
@@ -15,9 +16,11 @@ from .attention import (
     uniform_attention_accuracy,
     value_weighted_attention,
 )
+from .gradients import hidden_grad_norms, hidden_grads
 from .patching import causal_trace
 
 __all__: list[str] = [
     "attention_maps", "predict", "uniform_attention_accuracy", "flip_test", "attention_rollout",
-    "value_weighted_attention", "grad_times_input", "causal_trace",
+    "value_weighted_attention", "grad_times_input", "causal_trace", "hidden_grads",
+    "hidden_grad_norms",
 ]
