@@ -86,3 +86,13 @@ def test_notebook_checks_its_claims_and_cites(path):
             key = key.strip()
             assert key.startswith(prefix), f"{path.name}: cite {key} lacks the prefix {prefix}"
             assert key[len(prefix) :] in keys, f"{path.name}: {key} is not in references.bib"
+
+
+def test_bibliography_parses_and_has_no_duplicate_keys():
+    """A malformed entry fails the book build with a bare pybtex traceback; catch it here."""
+    from pybtex.database import parse_file
+
+    text = (ROOT / "book/references.bib").read_text()
+    keys = re.findall(r"^@\w+\{([^,]+),", text, flags=re.M)
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    assert sorted(parse_file(ROOT / "book/references.bib").entries) == sorted(keys)
