@@ -14,12 +14,11 @@ Models:
 
 Usage::
 
-    python benchmarks/bench_conv.py [--repeat 9] [--min-run 0.1] [--threads N] [--json out.json]
+    python benchmarks/bench_conv.py [--repeat 9] [--min-run 0.1] [--threads N]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import Result, _blas_threads, _cpu_count, _cycle, time_pair  # noqa: E402
+from bench_steps import Result, _blas_threads, _cycle, bench_parser, set_threads, time_pair  # noqa: E402
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, heads, nn  # noqa: E402
@@ -125,16 +124,8 @@ def make_steps(case):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--min-run", type=float, default=0.1)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    threads = args.threads or _cpu_count()
-    torch.set_num_threads(threads)
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads, user_api="blas")
+    args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
+    set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
           f"float32; Adam; median of {args.repeat} runs")
     cases = [head_case("poisson"), head_case("gaussian"), cnn_case(128), cnn_case(1437)]

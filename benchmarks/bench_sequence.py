@@ -11,7 +11,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import _cpu_count, time_pair  # noqa: E402
+from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, nn  # noqa: E402
@@ -76,17 +75,8 @@ def _steps(model, tmodel, batches, V):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--min-run", type=float, default=0.2)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    threads = args.threads or _cpu_count()
-    torch.set_num_threads(threads)
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads, user_api="blas")
+    args = bench_parser(__doc__, min_run=0.2).parse_args(argv)
+    set_threads(args.threads)
     corpus = ib.data.char_corpus()
     V = len(corpus.vocab)
     rng = np.random.default_rng(0)
@@ -104,7 +94,8 @@ def main(argv=None) -> int:
          *_steps(nn.CharRNN(V, 16, 96, rng=np.random.default_rng(0)),
                  TorchCharRNN(V, 16, 96), rnn_batches, V)),
     ]
-    print(f"threads {threads}; float32; Adam; median of {args.repeat} runs")
+    print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
+          f"float32; Adam; median of {args.repeat} runs")
     header = f"{'model':<30}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

@@ -82,6 +82,33 @@ def _blas_threads() -> str:
     return ", ".join(sorted(info)) or "unknown"
 
 
+def bench_parser(doc: str, min_run: float = 0.1) -> argparse.ArgumentParser:
+    """The options every ``benchmarks/bench_*.py`` shares: ``--repeat``, ``--min-run``,
+    ``--threads``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs per measurement")
+    parser.add_argument("--min-run", type=float, default=min_run,
+                        help="minimum seconds per timed run (and of warm-up)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both torch and NumPy's BLAS (default: the CPUs this "
+                             "process may use, which is NumPy's default)")
+    return parser
+
+
+def set_threads(threads: int | None) -> None:
+    """Give torch and NumPy's BLAS the same number of threads (default: every usable CPU, which is
+    what NumPy's BLAS uses unless told otherwise)."""
+    torch.set_num_threads(threads or _cpu_count())
+    if threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover
+            print("threadpoolctl is not installed: NumPy's BLAS threads are left as they are",
+                  file=sys.stderr)
+        else:
+            threadpool_limits(threads, user_api="blas")
+
+
 def _torch_mlp(sizes: list[int], state: dict) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -220,28 +247,12 @@ def profile_case(case: Case, steps: int = 2000, top: int = 18) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--repeat", type=int, default=9, help="timed runs per measurement")
-    parser.add_argument("--min-run", type=float, default=0.1,
-                        help="minimum seconds per timed run (and of warm-up)")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of ibcore's step for each model")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both torch and NumPy's BLAS (default: the CPUs this "
-                             "process may use, which is NumPy's default)")
     args = parser.parse_args(argv)
-
-    threads = args.threads or _cpu_count()
-    torch.set_num_threads(threads)
-    if args.threads:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover
-            print("threadpoolctl is not installed: NumPy's BLAS threads are left as they are",
-                  file=sys.stderr)
-        else:
-            threadpool_limits(args.threads, user_api="blas")
+    set_threads(args.threads)
     t_start = time.perf_counter()
     cases = build_cases()
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()} "

@@ -14,7 +14,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_steps import _blas_threads, _cpu_count, time_pair  # noqa: E402
+from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
 
 import ibcore as ib  # noqa: E402
 from ibcore import F  # noqa: E402
@@ -100,17 +99,8 @@ def make_steps(layers: int, batch: int, d_model: int = 32, heads: int = 1, d_ff:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--min-run", type=float, default=0.1)
-    p.add_argument("--threads", type=int, default=None)
-    args = p.parse_args(argv)
-    threads = args.threads or _cpu_count()
-    torch.set_num_threads(threads)
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads, user_api="blas")
+    args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
+    set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
           f"float32; Adam; median of {args.repeat} runs")
     header = f"{'model':<34}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
