@@ -114,6 +114,8 @@ _IMG_STYLE = "display:block;max-width:100%;height:auto;margin:0"
 _ROW_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em;margin:0.2em 0"
 _LABEL_STYLE = "flex:0 0 auto;min-width:%sch"
 _INPUT_STYLE = "flex:1 1 10em;min-width:6em;max-width:24em;margin:0"
+# the value label is as wide as its longest value, so the slider does not resize as it changes
+_VALUE_STYLE = "flex:0 0 auto;display:inline-block;min-width:%sch;font-variant-numeric:tabular-nums"
 
 
 def _value_text(value: Any) -> str:
@@ -367,6 +369,7 @@ class InteractiveFigure:
         for k, (name, vals) in enumerate(self.controls.items()):
             input_id = f"{element_id}-{name}"
             text = _value_text(vals[start[k]])
+            value_style = _VALUE_STYLE % min(24, max(len(_value_text(v)) for v in vals))
             rows.append(
                 f'<div class="ib-scrubber-row" style="{_ROW_STYLE}">'
                 f'<label class="ib-scrubber-label" for="{esc(input_id)}" style="{label_style}" '
@@ -376,7 +379,7 @@ class InteractiveFigure:
                 f'value="{start[k]}" aria-valuetext="{esc(text)}" autocomplete="off" '
                 f'style="{_INPUT_STYLE}">'
                 f'<output class="ib-scrubber-value" for="{esc(input_id)}" '
-                f'data-control="{esc(name)}">{esc(text)}</output>'
+                f'data-control="{esc(name)}" style="{value_style}">{esc(text)}</output>'
                 "</div>"
             )
         caption = (

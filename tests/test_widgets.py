@@ -153,8 +153,17 @@ def test_to_html_structure(fig2x3):
     assert fragment.count("<script>") == 1
     assert re.search(r'data-control="width">hidden width</label>', fragment)  # label used
     assert ">step</label>" in fragment  # default label is the name
-    assert re.search(r'<output class="ib-scrubber-value"[^>]*data-control="width">1</', fragment)
+    value = r'<output class="ib-scrubber-value"[^>]*data-control="width"[^>]*>1</'
+    assert re.search(value, fragment)
     assert "max-width:100%" in fragment
+
+
+def test_value_label_is_as_wide_as_the_longest_value(fig2x3):
+    # otherwise the flexible slider track changes width as the value text changes length
+    fragment = fig2x3[0].to_html()
+    pattern = r'<output [^>]*data-control="(\w+)" style="[^"]*min-width:(\d+)ch'
+    widths = dict(re.findall(pattern, fragment))
+    assert widths == {"width": "1", "step": "3"}
 
 
 def test_frame_lookup_is_keyed_by_joined_indices(fig2x3):
@@ -184,7 +193,7 @@ def test_initial_can_be_chosen():
     src = re.search(r'<img[^>]*src="data:image/png;base64,([^"]+)"', fragment).group(1)
     assert base64.b64decode(src) == w.frames[(1, 100)]
     assert re.search(r'data-control="step"[^>]*value="2"', fragment)
-    assert 'data-control="step">100</output>' in fragment
+    assert re.search(r'data-control="step"[^>]*>100</output>', fragment)
 
 
 def test_ids_are_unique_per_call(fig2x3):
