@@ -1,0 +1,47 @@
+"""ibcore.notebook: the one-call chapter setup and the source listings the monograph shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ibcore as ib
+from ibcore import F
+from ibcore.notebook import setup, show_source
+
+
+def test_setup_seeds_ibcore_and_numpy():
+    setup(seed=3)
+    a = ib.get_rng().standard_normal(3), np.random.standard_normal(3)
+    setup(seed=3)
+    b = ib.get_rng().standard_normal(3), np.random.standard_normal(3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"threads": 0}])
+def test_setup_refuses_bad_values(kwargs):
+    with pytest.raises(ValueError, match="setup"):
+        setup(**kwargs)
+
+
+def test_setup_refuses_float_seed():
+    with pytest.raises(TypeError):
+        setup(seed=1.5)
+
+
+def test_show_source_reads_the_installed_file():
+    src = show_source(F.softmax)
+    md = src._repr_markdown_()
+    assert md.startswith("`softmax` from `ibcore/")
+    assert "def softmax(" in md and "```python" in md
+    assert "def softmax(" in repr(src)
+
+
+def test_show_source_slices_and_reports_missing_markers():
+    src = show_source(F.softmax, start="def softmax", stop="def softmax")
+    assert src.code.count("\n") == 0
+    with pytest.raises(ValueError, match="not found"):
+        show_source(F.softmax, start="no such line anywhere")
+    with pytest.raises(TypeError, match="no Python source"):
+        show_source(np.add)
