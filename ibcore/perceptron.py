@@ -87,20 +87,22 @@ def train(X, y, *, max_epochs: int = 1000, w0=None) -> PerceptronRun:
     updates, cycle = 0, None
     for epoch in range(max_epochs):
         key = w.tobytes()
-        if key in seen:
+        if key in seen:  # an epoch starts where an earlier one did: a cycle
             cycle = (seen[key], epoch - seen[key])
-            return PerceptronRun(w, updates, epoch, False, np.array(history), cycle, starts)
+            return PerceptronRun(w, updates, epoch, False, np.array(history),
+                                 cycle, starts)
         seen[key] = epoch
         starts.append(w.copy())
         changed = False
         for xi, yi in zip(Xa, y, strict=True):
-            if yi * (w @ xi) <= 0:  # misclassified (or on the boundary): the rule
+            if yi * (w @ xi) <= 0:  # misclassified (or on the boundary)
                 w = w + yi * xi
                 updates += 1
                 changed = True
                 history.append(w.copy())
-        if not changed:
-            return PerceptronRun(w, updates, epoch + 1, True, np.array(history), None, starts)
+        if not changed:  # every example correct: converged
+            return PerceptronRun(w, updates, epoch + 1, True,
+                                 np.array(history), None, starts)
     return PerceptronRun(w, updates, max_epochs, False, np.array(history), None, starts)
 
 
@@ -121,6 +123,7 @@ def novikoff_bound(X, y, u) -> float:
     u = u / np.linalg.norm(u)
     gamma = float(np.min(y * (Xa @ u)))
     if gamma <= 0:
-        raise ValueError(f"novikoff_bound: u does not separate the data (margin {gamma:.3g})")
+        raise ValueError(f"novikoff_bound: u does not separate the data "
+                         f"(margin {gamma:.3g})")
     R = float(np.max(np.linalg.norm(Xa, axis=1)))
     return (R / gamma) ** 2
