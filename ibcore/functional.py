@@ -1413,3 +1413,148 @@ def lstm(input, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Ten
         return tuple(grads)
 
     return make_result(out, parents, backward, "lstm")
+
+
+# --------------------------------------------------------------------------- batch norm, dropout
+# Monograph chapter 3. Self-contained on purpose (only `Tensor` and `make_result`), so that the
+# two ops can move into `ibcore/ops/` unchanged.
+__all__ += ["batch_norm", "dropout"]
+
+
+def _as_array(name: str, v):
+    """The ndarray behind a Tensor / array running statistic (updated in place), or None."""
+    if v is None:
+        return None
+    arr = v.data if isinstance(v, Tensor) else v
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"batch_norm: {name} must be a Tensor or an ndarray (it is updated in "
+                        f"place), got {type(v).__name__}")
+    return arr
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation (Ioffe and Szegedy 2015), as ``torch.nn.functional.batch_norm``; one
+    fused node.
+
+    Shapes: ``input (N, C)`` or ``(N, C, L)``; the statistics are per channel ``C``, taken over
+    the ``m = N`` (or ``N * L``) entries of that channel. ``running_mean``, ``running_var``,
+    ``weight`` and ``bias`` have shape ``(C,)``.
+
+    Forward, training mode (or no running statistics): per channel
+    ``mu = mean(x)``, ``var = mean((x - mu)^2)`` (biased), ``r = 1 / sqrt(var + eps)``,
+    ``xhat = (x - mu) r``, ``out = weight * xhat + bias``. The running statistics, when given,
+    are updated in place as torch does: ``running_mean <- (1 - momentum) running_mean +
+    momentum mu`` and ``running_var <- (1 - momentum) running_var + momentum var * m / (m - 1)``
+    (the unbiased variance). Evaluation mode uses ``running_mean`` and ``running_var`` in place
+    of ``mu`` and ``var``, so the output of a row no longer depends on the rest of the batch.
+
+    Backward, training mode (``g = dL/d(out)``, ``h = g * weight``, means over the ``m`` entries
+    of a channel): ``dL/dbias = sum g``, ``dL/dweight = sum g * xhat`` and
+    ``dL/dx = r (h - mean(h) - xhat mean(h * xhat))``. Derivation: ``dmu/dx_j = 1/m`` and
+    ``dvar/dx_j = 2 (x_j - mu) / m`` give ``dr/dx_j = -r^3 (x_j - mu) / m``, so
+    ``dxhat_i/dx_j = r (delta_ij - 1/m - xhat_i xhat_j / m)``; contracting with ``h_i`` gives the
+    formula. The batch statistics are differentiated through, which couples the rows of a batch.
+    Evaluation mode is an affine map per channel: ``dL/dx = g * weight * r`` with the running
+    ``r``, and ``dL/dweight = sum g * xhat`` as before.
+
+    Raises:
+        ValueError: input not 2-D or 3-D; a statistic or parameter not of shape ``(C,)``;
+            training with a single value per channel (``m = 1``, as torch refuses); evaluation
+            mode without running statistics; ``eps`` negative or ``momentum`` outside [0, 1].
+        TypeError: a running statistic that is neither a Tensor nor an ndarray.
+    """
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    X = x.data
+    if X.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, L), got shape {X.shape}")
+    C = X.shape[1]
+    rm = _as_array("running_mean", running_mean)
+    rv = _as_array("running_var", running_var)
+    for name, v in (("running_mean", rm), ("running_var", rv),
+                    ("weight", None if weight is None else weight.data),
+                    ("bias", None if bias is None else bias.data)):
+        if v is not None and v.shape != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},), got {v.shape}")
+    if not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+    axes = (0,) if X.ndim == 2 else (0, 2)
+    shape = (1, C) if X.ndim == 2 else (1, C, 1)
+    m = X.shape[0] * (1 if X.ndim == 2 else X.shape[2])
+    use_batch = training or rm is None or rv is None
+    if use_batch:
+        if m < 2 and training:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {X.shape}")
+        if not training:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        mu = X.mean(axis=axes)
+        xc = X - mu.reshape(shape)
+        var = (xc * xc).mean(axis=axes)
+        if rm is not None:
+            rm *= 1 - momentum
+            rm += (momentum * mu).astype(rm.dtype)
+        if rv is not None:
+            rv *= 1 - momentum
+            rv += (momentum * var * (m / (m - 1))).astype(rv.dtype)
+    else:
+        mu, var = rm.astype(X.dtype), rv.astype(X.dtype)
+        xc = X - mu.reshape(shape)
+    r = (1.0 / np.sqrt(var + np.asarray(eps, dtype=X.dtype))).reshape(shape).astype(X.dtype)
+    xhat = xc * r
+    w = None if weight is None else weight.data.reshape(shape)
+    out = xhat if w is None else xhat * w
+    if bias is not None:
+        out = out + bias.data.reshape(shape)
+    parents = [x] + [p for p in (weight, bias) if p is not None]
+
+    def backward(g):
+        h = g if w is None else g * w
+        if not x.requires_grad:
+            gx = None
+        elif use_batch:
+            gx = r * (h - h.mean(axis=axes, keepdims=True)
+                      - xhat * (h * xhat).mean(axis=axes, keepdims=True))
+        else:
+            gx = h * r
+        grads = [gx]
+        if weight is not None:
+            grads.append((g * xhat).sum(axis=axes) if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(g.sum(axis=axes) if bias.requires_grad else None)
+        return tuple(grads)
+
+    return make_result(out, tuple(parents), backward, "batch_norm")
+
+
+def dropout(input, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Inverted dropout (Srivastava et al. 2014), as ``torch.nn.functional.dropout``.
+
+    In training mode every entry is kept with probability ``1 - p`` and scaled by
+    ``1 / (1 - p)``: ``out = x * mask / (1 - p)``, ``mask ~ Bernoulli(1 - p)``, so that
+    ``E[out] = x`` and evaluation mode (``training=False``) is the identity, with nothing to
+    rescale at test time. ``p = 1`` returns zeros. Backward: ``g * mask / (1 - p)``.
+
+    The mask is drawn from ibcore's global generator (`ibcore.manual_seed`) unless ``rng`` (a
+    ``numpy.random.Generator``) is given.
+
+    Raises:
+        ValueError: if ``p`` is not in [0, 1].
+    """
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    X = x.data
+    if p == 1:
+        scale = np.zeros(X.shape, dtype=X.dtype)
+    else:
+        from .tensor import get_rng
+
+        gen = rng if rng is not None else get_rng()
+        keep = gen.random(X.shape) >= p
+        scale = keep.astype(X.dtype) / np.asarray(1 - p, dtype=X.dtype)
+    return make_result(X * scale, (x,), lambda g: (g * scale,), "dropout")

@@ -364,6 +364,27 @@ OPS: list[OpCase] = [
            ((3, 2, 2), (3, 3), (3, 3), (12, 2), (12, 3))),
 ]
 
+# Monograph chapter 3 (batch_norm, dropout): more tests in tests/test_norm_dropout.py. Dropout's
+# mask comes from a seeded generator, the same one for ibcore and for the torch reference.
+def _dropout_mask(shape, p):
+    return np.random.default_rng(7).random(shape) >= p
+
+
+OPS += [
+    OpCase("batch_norm_train", "batch_norm",
+           lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+           lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),
+           ((6, 3), (3,), (3,))),
+    OpCase("batch_norm_3d", "batch_norm",
+           lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
+           lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
+           ((3, 2, 4), (2,), (2,))),
+    OpCase("dropout", "dropout",
+           lambda x: F.dropout(x, 0.3, training=True, rng=np.random.default_rng(7)),
+           lambda x: x * torch.from_numpy(_dropout_mask(tuple(x.shape), 0.3)) / 0.7,
+           ((4, 5),)),
+]
+
 OPS_BY_NAME = {c.name: c for c in OPS}
 assert len(OPS_BY_NAME) == len(OPS), "duplicate OpCase names"
 

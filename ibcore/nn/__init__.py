@@ -1,7 +1,8 @@
 """Neural-network building blocks with PyTorch's names: `Module`, `Linear`, `Sequential`, `MLP`,
 activation modules, `Conv2d` and pooling (`nn.conv`), `Embedding`, recurrent layers and
 the language models of Posts 4 and 5 (`nn.embedding`, `nn.recurrent`, `nn.language`),
-`MultiHeadAttention` and the transformer pieces (`nn.attention`, `nn.transformer`), and
+`MultiHeadAttention` and the transformer pieces (`nn.attention`, `nn.transformer`),
+`BatchNorm1d` and `Dropout` (`nn.norm`), the plain and residual `DeepMLP` (`nn.residual`), and
 `functional` re-exported for convenience."""
 
 from .. import functional
@@ -21,7 +22,9 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .norm import BatchNorm1d, Dropout
 from .recurrent import LSTM, RNN, LSTMCell, RNNCell
+from .residual import DeepMLP, init_linear_
 from .transformer import (
     LayerNorm,
     LearnedPositionalEncoding,
@@ -37,5 +40,6 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
     "MultiHeadAttention", "LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "TransformerBlock", "ReadoutTransformer",
+    "BatchNorm1d", "Dropout", "DeepMLP", "init_linear_",
     "Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "NeuralLM", "CharRNN", "sample",
 ]
