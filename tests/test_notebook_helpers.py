@@ -45,3 +45,18 @@ def test_show_source_slices_and_reports_missing_markers():
         show_source(F.softmax, start="no such line anywhere")
     with pytest.raises(TypeError, match="no Python source"):
         show_source(np.add)
+
+
+def test_setup_applies_the_book_style():
+    import matplotlib as mpl
+
+    from ibcore.viz import BOOK_STYLE
+
+    mpl.rcParams["font.size"] = 7
+    setup(seed=0)
+    for key, value in BOOK_STYLE.items():
+        got = mpl.rcParams[key]
+        assert (list(got) if isinstance(got, (list, tuple)) else got) == (
+            list(value) if isinstance(value, tuple) else value
+        ), key
+    mpl.rcdefaults()
