@@ -217,3 +217,26 @@ def test_config_loads_the_book_extension_and_pins_the_theme():
     # sphinx-book-theme 1.3 with pydata-sphinx-theme 0.17 renders a second, hidden header whose
     # toggles the theme binds instead of the visible ones (issue 16): keep the working pair.
     assert "sphinx-book-theme==1.1.4" in reqs and "pydata-sphinx-theme==0.15.4" in reqs
+
+
+def _load_ext(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "_ext" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_executor_runs_the_toc_notebooks_and_reports_times(tmp_path, monkeypatch, capsys):
+    ex = _load_ext("execute")
+    names = [p.relative_to(ROOT).as_posix() for p in ex.book_notebooks()]
+    assert names and all(n.endswith(".ipynb") for n in names)
+    assert set(names) <= {p.relative_to(ROOT).as_posix() for p in NOTEBOOKS}
+    assert ex._config_timeout() == _config()["execute"]["timeout"]
+    times = tmp_path / "times.json"
+    times.write_text(json.dumps({names[0]: {"wall": 12.5, "cpu": 9.25, "status": "executed"}}))
+    monkeypatch.setattr(ex, "TIMES", times)
+    assert ex.main(["--report"]) == 0
+    out = capsys.readouterr().out
+    assert names[0] in out and "12.5" in out and "9.2" in out and "total" in out
