@@ -9,6 +9,8 @@
   scrubber, so the kernels that execute the notebooks are asked (``IBCORE_WIDGETS=static``, which
   they inherit from this process) to leave the live ipywidgets view out: no widget state is
   stored in the notebooks or written into the pages.
+* **A valid colour mode.** The theme's default mode is "auto" (light or dark as the reader's
+  system says) instead of an empty string that its script reports as an error.
 * **Each script once.** sphinx-thebe registers its configuration script once per build in a way
   that Sphinx writes into every page twice (a ``const`` declared twice: a console error); scripts
   with the same source and body are written once.
@@ -47,6 +49,14 @@ def static_widgets(app, config):
     os.environ["IBCORE_WIDGETS"] = "static"
 
 
+def theme_mode(app, config):
+    """Give the theme a valid default colour mode: without one, pydata-sphinx-theme's script
+    reads the empty string, logs "Got invalid theme mode" (a console error) and resets to auto."""
+    options = dict(config.html_theme_options or {})
+    options.setdefault("default_mode", "auto")
+    config.html_theme_options = options
+
+
 def dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts = context.get("script_files")
     if not scripts:
@@ -54,7 +64,8 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     seen = set()
     unique = []
     for js in scripts:
-        key = (str(js), repr(sorted(getattr(js, "attributes", {}).items())))
+        attrs = getattr(js, "attributes", {})
+        key = (str(getattr(js, "filename", js)), repr(sorted(attrs.items())))
         if key in seen:
             continue
         seen.add(key)
@@ -64,6 +75,7 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("config-inited", static_widgets)
+    app.connect("config-inited", theme_mode, priority=900)
     app.connect("env-get-updated", renumber_within_chapters, priority=900)
     app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True,

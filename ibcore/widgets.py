@@ -207,15 +207,9 @@ def _figure_to_png(fig: Figure, dpi: float, colors: int | None = None) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi)
     if colors is None:
         return buf.getvalue()
-    from PIL import Image
+    from .viz import quantize_png
 
-    buf.seek(0)
-    with Image.open(buf) as im:
-        rgb = im.convert("RGB")
-    pal = rgb.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    out = io.BytesIO()
-    pal.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    return quantize_png(buf.getvalue(), colors)
 
 
 def _changed_fraction(a: bytes, b: bytes) -> float:

@@ -118,8 +118,16 @@ def _visible_toggle(page, cls: str):
     return None
 
 
+def _fresh(page):
+    """Reload, so that what an earlier test opened on this page is closed again."""
+    page.reload()
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(400)
+    return page
+
+
 def test_sidebar_toggle_opens_and_closes_the_page_list(opened):
-    page = opened
+    page = _fresh(opened)
     toggle = _visible_toggle(page, "primary-toggle")
     assert toggle is not None, "no visible sidebar toggle"
     side = ".bd-sidebar-primary"
@@ -133,7 +141,7 @@ def test_sidebar_toggle_opens_and_closes_the_page_list(opened):
 
 
 def test_contents_toggle_opens_the_in_page_contents(opened):
-    page = opened
+    page = _fresh(opened)
     if page.locator(".bd-sidebar-secondary nav a").count() == 0:
         pytest.skip(f"{page.page_path} has no in-page contents")
     side = ".bd-sidebar-secondary"
