@@ -73,7 +73,7 @@ def execute(jobs: int, timeout: int) -> int:
     os.environ["IBCORE_WIDGETS"] = "static"
     cache = get_cache(str(CACHE))
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
-    todo = []
+    todo, cached = [], 0
     for path in book_notebooks():
         rel = path.relative_to(ROOT).as_posix()
         try:
@@ -81,11 +81,12 @@ def execute(jobs: int, timeout: int) -> int:
         except KeyError:
             todo.append(path)
             continue
+        cached += 1
         data = record.data or {}
         times[rel] = {"wall": data.get("execution_seconds"), "cpu": data.get("cpu_seconds"),
                       "status": "cached"}
     print(f"execute: {len(todo)} notebook(s) to run on {jobs} worker(s), "
-          f"{len(times)} already in the cache", flush=True)
+          f"{cached} already in the cache", flush=True)
     failed = []
     if todo:
         # the longest notebooks first, from the last run's times, so the workers finish together
