@@ -52,9 +52,9 @@ def static_widgets(app, config):
 def theme_mode(app, config):
     """Give the theme a valid default colour mode: without one, pydata-sphinx-theme's script
     reads the empty string, logs "Got invalid theme mode" (a console error) and resets to auto."""
-    options = dict(config.html_theme_options or {})
-    options.setdefault("default_mode", "auto")
-    config.html_theme_options = options
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", "auto")  # a template variable of the theme's layout
+    config.html_context = context
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree):
