@@ -65,7 +65,8 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     unique = []
     for js in scripts:
         attrs = getattr(js, "attributes", {})
-        key = (str(getattr(js, "filename", js)), repr(sorted(attrs.items())))
+        # an inline script is registered twice, once with filename None and once with ""
+        key = (str(getattr(js, "filename", js) or ""), repr(sorted(attrs.items())))
         if key in seen:
             continue
         seen.add(key)
@@ -77,6 +78,7 @@ def setup(app):
     app.connect("config-inited", static_widgets)
     app.connect("config-inited", theme_mode, priority=900)
     app.connect("env-get-updated", renumber_within_chapters, priority=900)
-    app.connect("html-page-context", dedupe_scripts, priority=900)
+    # early: html-page-context stops at the first handler that returns a template name
+    app.connect("html-page-context", dedupe_scripts, priority=100)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 1}

@@ -240,3 +240,16 @@ def test_executor_runs_the_toc_notebooks_and_reports_times(tmp_path, monkeypatch
     assert ex.main(["--report"]) == 0
     out = capsys.readouterr().out
     assert names[0] in out and "12.5" in out and "9.2" in out and "total" in out
+
+
+def test_book_extension_writes_each_inline_script_once():
+    from sphinx.builders.html._assets import _JavaScript
+
+    ext = _load_ext("ib_book")
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript(None, body=body), _JavaScript("a.js"), _JavaScript("", body=body),
+               _JavaScript("a.js"), _JavaScript(None, body="other")]
+    ctx = {"script_files": scripts}
+    ext.dedupe_scripts(None, "page", "page.html", ctx, None)
+    assert [(j.filename or "", j.attributes.get("body")) for j in ctx["script_files"]] == [
+        ("", body), ("a.js", None), ("", "other")]

@@ -167,7 +167,7 @@ def test_nothing_overflows_the_page_on_a_phone(opened):
         function scrolls(el) {
           for (let p = el.parentElement; p; p = p.parentElement) {
             const s = getComputedStyle(p);
-            if (/(auto|scroll|hidden)/.test(s.overflowX) &&
+            if (/(auto|scroll)/.test(s.overflowX) &&
                 p.getBoundingClientRect().right <= vw + 1) return true;
           }
           return false;
