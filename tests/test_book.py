@@ -121,6 +121,8 @@ def test_first_cells_follow_the_conventions(path):
     src = "".join(first["source"])
     assert "hide-input" in _tags(first), f"{path.name}: the first code cell must be hide-input"
     assert "import ibcore as ib" in src and "ib.notebook.setup(seed=0)" in src, path.name
+    last = ast.parse(src).body[-1]
+    assert not isinstance(last, ast.Expr), f"{path.name}: bind setup's result (rng = ...)"
     assert len(src.strip().splitlines()) <= 14, f"{path.name}: the first cell is the short form"
     tree = ast.parse(src)
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
