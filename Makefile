@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test unit notebooks bench lint browser-deps clean
+.PHONY: book test unit check-book notebooks bench lint browser-deps serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,17 +22,26 @@ _build/.ibcore-stamp: $(IBCORE_SRC)
 	rm -rf _build/.jupyter_cache
 	@mkdir -p _build && touch $@
 
+## Notebooks run once, $(JOBS) at a time, into the cache the build reads (_ext/execute.py); the
+## build itself then executes nothing. Ends with the table of per-notebook execution seconds.
+JOBS ?= 2
 book: $(STAMP) _build/.ibcore-stamp
+	$(PY) _ext/execute.py --jobs $(JOBS)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@$(PY) _ext/execute.py --report
 
-## Unit tests of ibcore, then every notebook executed in place with nbval.
+## Unit tests of ibcore, then every notebook executed in place with nbval ($(JOBS) at a time).
 test: unit notebooks
 
 unit: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/test_built_book.py
+
+## The built pages (after `make book`) in headless Chromium, served over http.
+check-book: $(STAMP)
+	$(PY) -m pytest -q tests/test_built_book.py -p no:cacheprovider
 
 notebooks: $(STAMP)
-	$(PY) -m pytest --nbval-lax --nbval-current-env book/
+	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env book/
 
 ## Per-step time of ibcore versus torch on the book's models: every benchmarks/bench_*.py in turn.
 bench: $(STAMP)
@@ -44,6 +53,11 @@ lint: $(STAMP)
 ## Debian's Chromium for the browser test of the interactive figures (needs root and apt).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## Serve the built book at http://localhost:8000 (search needs http; file:// blocks its index).
+PORT ?= 8000
+serve:
+	$(PY) -m http.server -d _build/html $(PORT)
 
 clean:
 	rm -rf _build .pytest_cache

@@ -116,7 +116,8 @@ def glue(name: str, value, display: bool = False):
     Uses ``myst_nb.glue`` when myst-nb is installed (the book build and the test suite); elsewhere
     (for example in Colab) it does nothing. NumPy scalars are stored as Python numbers so that
     format specs such as ``:.1f`` apply, so the notebook still runs. Returns None, so a cell
-    ending in ``glue(...)`` displays nothing extra.
+    ending in ``glue(...)`` displays nothing extra. A glued matplotlib figure is closed, so
+    the figure appears once, where ``{glue:figure}`` puts it, and not under its cell as well.
     """
     try:
         from myst_nb import glue as _glue
@@ -125,4 +126,20 @@ def glue(name: str, value, display: bool = False):
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # NumPy scalars: glue formats Python numbers, not np.float64(...)
     _glue(name, value, display=display)
+    _close_if_figure(value)
     return None
+
+
+def _close_if_figure(value):
+    """Close a glued matplotlib figure: it is shown where the prose puts it ({glue:figure}),
+    and an open figure would also be drawn under the cell that made it."""
+    import sys
+
+    if "matplotlib.figure" not in sys.modules:
+        return
+    from matplotlib.figure import Figure
+
+    if isinstance(value, Figure):
+        import matplotlib.pyplot as plt
+
+        plt.close(value)

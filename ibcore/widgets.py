@@ -5,7 +5,8 @@ one ``render(**params)`` function that draws a matplotlib figure for one setting
 the helper then gives that figure three lives:
 
 1. **Static scrubber** (:meth:`InteractiveFigure.to_html`). At construction time ``render`` is
-   called once per combination of control values and each figure is saved as a PNG. The HTML
+   called once per combination of control values and each figure is saved as a PNG (at twice
+   the display resolution, as a 128-colour palette PNG: sharp and small). The HTML
    fragment holds all frames as base64 data URIs, one ``<input type="range">`` per control and a
    few lines of inline JavaScript that swap the image when a control moves. It needs no kernel,
    no CDN and no external file, so it keeps working in the built book.
@@ -111,11 +112,20 @@ _SCRIPT = """(function () {
 
 _STYLE = "max-width:100%;box-sizing:border-box;margin:0.5em 0;font-family:inherit;overflow:hidden"
 _IMG_STYLE = "display:block;max-width:100%;height:auto;margin:0"
-_ROW_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em;margin:0.2em 0"
-_LABEL_STYLE = "flex:0 0 auto;min-width:%sch"
-_INPUT_STYLE = "flex:1 1 10em;min-width:6em;max-width:24em;margin:0"
+_INPUT_STYLE = "width:100%;min-width:0;margin:0"
 # the value label is as wide as its longest value, so the slider does not resize as it changes
-_VALUE_STYLE = "flex:0 0 auto;display:inline-block;min-width:%sch;font-variant-numeric:tabular-nums"
+_VALUE_STYLE = "display:inline-block;min-width:%sch;font-variant-numeric:tabular-nums"
+# One row per control: label, slider, value on one line; on a narrow screen the label goes on
+# its own line and the slider and its value share the next, so the value never wraps below the
+# slider. The rules are scoped to the scrubber's classes and repeated in each fragment, so a
+# fragment saved on its own still lays out the same.
+_CSS = (
+    ".ib-scrubber-row{display:grid;grid-template-columns:minmax(0,max-content) "
+    "minmax(6em,24em) max-content;align-items:center;gap:0.25em 0.75em;margin:0.2em 0}"
+    ".ib-scrubber-label{min-width:var(--ib-label-width,0)}"
+    "@media (max-width:560px){.ib-scrubber-row{grid-template-columns:minmax(0,1fr) "
+    "max-content}.ib-scrubber-label{grid-column:1/-1;min-width:0}}"
+)
 
 
 def _value_text(value: Any) -> str:
@@ -187,13 +197,40 @@ def _check_controls(controls: Any) -> dict[str, tuple[Any, ...]]:
     return checked
 
 
-def _figure_to_png(fig: Figure, dpi: float) -> bytes:
+def _figure_to_png(fig: Figure, dpi: float, colors: int | None = None) -> bytes:
+    """Save ``fig`` as PNG at ``dpi``; with ``colors``, as a palette PNG of that many colours.
+
+    A palette PNG of a plot (flat colours, antialiased lines and text) is a third to a quarter
+    of the size of the RGBA one and looks the same: matplotlib draws few distinct colours.
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+    if colors is None:
+        return buf.getvalue()
+    from .viz import quantize_png
+
+    return quantize_png(buf.getvalue(), colors)
 
 
-def _render_png(render: Callable[..., Any], params: dict[str, Any], dpi: float) -> bytes:
+def _changed_fraction(a: bytes, b: bytes) -> float:
+    """The fraction of pixels that differ between two PNGs (1.0 when their sizes differ)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib_:
+        if ia.size != ib_.size:
+            return 1.0
+        x = np.asarray(ia.convert("RGB"), dtype=np.int16)
+        y = np.asarray(ib_.convert("RGB"), dtype=np.int16)
+    return float(np.mean(np.any(np.abs(x - y) > 8, axis=-1)))
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels, read from the PNG header."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _render_png(render: Callable[..., Any], params: dict[str, Any], dpi: float,
+                colors: int | None = None) -> bytes:
     """Call ``render(**params)``, save the figure it returns as PNG and close every new figure."""
     before = set(plt.get_fignums())
     fig = None
@@ -205,7 +242,7 @@ def _render_png(render: Callable[..., Any], params: dict[str, Any], dpi: float) 
                 "matplotlib.figure.Figure; end render with `return fig` "
                 "(e.g. fig, ax = plt.subplots(); ...; return fig)"
             )
-        return _figure_to_png(fig, dpi)
+        return _figure_to_png(fig, dpi, colors)
     finally:
         for num in sorted(set(plt.get_fignums()) - before):
             plt.close(num)
@@ -239,7 +276,10 @@ class InteractiveFigure:
         controls: ``dict[str, tuple]``, control name -> the values it offers, in order.
         labels: ``dict[str, str]``, control name -> the label shown next to it.
         initial: ``dict[str, value]``, the value each control starts at.
-        dpi: the resolution the frames were saved at.
+        dpi: CSS pixels per inch of the figure on the page; the frames are saved at
+            ``dpi * scale`` pixels per inch.
+        scale, colors, min_change: see :func:`interactive_figure`.
+        dropped: the combinations whose near-identical frame was replaced by the one before.
         description: the optional caption (plain text), or ``None``.
         frames: ``dict[tuple, bytes]``, one entry per combination of control values (a tuple in
             the order of ``controls``) -> the PNG bytes of ``render`` at those values.
@@ -255,6 +295,9 @@ class InteractiveFigure:
         description: str | None = None,
         initial: Mapping[str, Any] | None = None,
         max_frames: int = MAX_FRAMES,
+        scale: float = 2,
+        colors: int | None = 128,
+        min_change: float = 0.0,
     ) -> None:
         if not callable(render):
             raise TypeError(f"render must be callable, got {type(render).__name__}")
@@ -291,6 +334,15 @@ class InteractiveFigure:
         if not (isinstance(dpi, numbers.Real) and dpi > 0):
             raise ValueError(f"dpi must be a positive number, got {dpi!r}")
         self.dpi = dpi
+        if not (isinstance(scale, numbers.Real) and scale >= 1):
+            raise ValueError(f"scale must be a number >= 1, got {scale!r}")
+        self.scale = scale
+        if colors is not None and not (isinstance(colors, numbers.Integral) and 2 <= colors <= 256):
+            raise ValueError(f"colors must be an integer from 2 to 256 or None, got {colors!r}")
+        self.colors = None if colors is None else int(colors)
+        if not (isinstance(min_change, numbers.Real) and 0 <= min_change < 1):
+            raise ValueError(f"min_change must be a fraction in [0, 1), got {min_change!r}")
+        self.min_change = float(min_change)
         self.description = None if description is None else str(description)
 
         n_frames = math.prod(len(v) for v in self.controls.values())
@@ -303,9 +355,28 @@ class InteractiveFigure:
 
         names = list(self.controls)
         self.frames: dict[tuple[Any, ...], bytes] = {}
+        self.dropped: list[tuple[Any, ...]] = []
+        last = names[-1]
         for combo in itertools.product(*self.controls.values()):
-            self.frames[combo] = _render_png(render, dict(zip(names, combo, strict=True)), dpi)
+            png = self._png(dict(zip(names, combo, strict=True)))
+            k = self.controls[last].index(combo[-1])
+            if self.min_change > 0 and k > 0:
+                prev = self.frames[combo[:-1] + (self.controls[last][k - 1],)]
+                if prev != png and _changed_fraction(prev, png) < self.min_change:
+                    png = prev  # near-identical to the frame before it: show that one
+                    self.dropped.append(combo)
+            self.frames[combo] = png
         self._live_widget: Any = None
+
+    def _png(self, params: dict[str, Any]) -> bytes:
+        """One frame: ``render(**params)`` at ``dpi * scale`` pixels per inch, quantised."""
+        return _render_png(self.render, params, self.dpi * self.scale, self.colors)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) of the figure on the page in CSS pixels: the frame size / scale."""
+        w, h = _png_size(next(iter(self.frames.values())))
+        return round(w / self.scale), round(h / self.scale)
 
     # ----------------------------------------------------------------- static path
     def _spec(self, element_id: str) -> dict[str, Any]:
@@ -364,15 +435,15 @@ class InteractiveFigure:
         alt = esc(self.description or "interactive figure: " + ", ".join(self.labels.values()))
 
         # labels share one minimum width (capped) so that the sliders line up
-        label_style = _LABEL_STYLE % min(16, max(len(t) for t in self.labels.values()))
+        label_width = min(16, max(len(t) for t in self.labels.values()))
         rows = []
         for k, (name, vals) in enumerate(self.controls.items()):
             input_id = f"{element_id}-{name}"
             text = _value_text(vals[start[k]])
             value_style = _VALUE_STYLE % min(24, max(len(_value_text(v)) for v in vals))
             rows.append(
-                f'<div class="ib-scrubber-row" style="{_ROW_STYLE}">'
-                f'<label class="ib-scrubber-label" for="{esc(input_id)}" style="{label_style}" '
+                '<div class="ib-scrubber-row">'
+                f'<label class="ib-scrubber-label" for="{esc(input_id)}" '
                 f'data-control="{esc(name)}">{esc(self.labels[name])}</label>'
                 f'<input type="range" class="ib-scrubber-input" id="{esc(input_id)}" '
                 f'data-control="{esc(name)}" min="0" max="{len(vals) - 1}" step="1" '
@@ -387,11 +458,14 @@ class InteractiveFigure:
             if self.description
             else ""
         )
+        width, height = self.display_size
         return (
-            f'<div class="ib-scrubber" id="{element_id}" style="{_STYLE}">'
+            f'<div class="ib-scrubber" id="{element_id}" '
+            f'style="{_STYLE};--ib-label-width:{label_width}ch">'
+            f"<style>{_CSS}</style>"
             '<figure class="ib-scrubber-figure" style="margin:0;max-width:100%">'
             f'<img class="ib-scrubber-img" src="{start_src}" data-frame="{start_key}" '
-            f'alt="{alt}" style="{_IMG_STYLE}">'
+            f'width="{width}" height="{height}" alt="{alt}" style="{_IMG_STYLE}">'
             f'<div class="ib-scrubber-controls">{"".join(rows)}</div>'
             f"{caption}</figure>"
             f"<script>{_SCRIPT % {'spec': _json_for_script(spec)}}</script>"
@@ -457,7 +531,7 @@ class InteractiveFigure:
         def refresh(change: Any = None) -> None:
             params = {name: s.value for name, s in sliders.items()}
             try:
-                png = _render_png(self.render, params, self.dpi)
+                png = self._png(params)
             except Exception:  # shown to the reader instead of lost in the kernel log
                 out.outputs = (
                     {
@@ -475,7 +549,7 @@ class InteractiveFigure:
                         "image/png": base64.b64encode(png).decode("ascii"),
                         "text/plain": f"<Figure: {_format_params(params)}>",
                     },
-                    "metadata": {},
+                    "metadata": {"image/png": {"width": round(_png_size(png)[0] / self.scale)}},
                 },
             )
 
@@ -547,6 +621,9 @@ def interactive_figure(
     description: str | None = None,
     initial: Mapping[str, Any] | None = None,
     max_frames: int = MAX_FRAMES,
+    scale: float = 2,
+    colors: int | None = 128,
+    min_change: float = 0.0,
 ) -> InteractiveFigure:
     """Precompute a figure over a grid of control values; show it live or as a static scrubber.
 
@@ -563,6 +640,16 @@ def interactive_figure(
         initial: optional ``name -> value`` to start at; default the first value of each control.
         max_frames: refuse grids with more combinations than this (default :data:`MAX_FRAMES`,
             400); every frame is embedded in the page.
+        scale: pixel density of the frames (default 2: sharp on high-density screens). Frames
+            are saved at ``dpi * scale`` and shown at ``dpi`` CSS pixels per inch.
+        colors: save each frame as a palette PNG of at most this many colours (default 128:
+            a third of the bytes of a full-colour PNG, with no visible difference on plots);
+            ``None`` keeps full colour.
+        min_change: drop near-identical frames: a frame whose pixels differ from the frame
+            before it (along the last control) in less than this fraction of pixels shows that
+            frame instead (default 0: only exactly identical frames are shared). The dropped
+            combinations are listed in ``.dropped``. Keep the control's value out of the
+            figure's own title when using this (the value label beside the slider shows it).
 
     Returns:
         InteractiveFigure: ``.frames`` maps each tuple of values to PNG bytes; ``.to_html()``,
@@ -575,7 +662,8 @@ def interactive_figure(
             combinations (message gives the count and the limit); ``render`` returned something
             other than a matplotlib Figure (message names the parameters it was called with);
             ``labels`` or ``initial`` name an unknown control; an ``initial`` value is not among
-            the control's values; ``dpi`` is not positive.
+            the control's values; ``dpi`` is not positive; ``scale`` is below 1; ``colors`` is
+            not an integer from 2 to 256 (or None); ``min_change`` is not in [0, 1).
         TypeError: ``render`` is not callable; ``controls`` is not a mapping; a control's values
             are a string or not iterable; a value is neither a real number nor a string.
         Exception: whatever ``render`` raises propagates unchanged.
@@ -588,4 +676,7 @@ def interactive_figure(
         description=description,
         initial=initial,
         max_frames=max_frames,
+        scale=scale,
+        colors=colors,
+        min_change=min_change,
     )

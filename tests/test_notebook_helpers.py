@@ -45,3 +45,51 @@ def test_show_source_slices_and_reports_missing_markers():
         show_source(F.softmax, start="no such line anywhere")
     with pytest.raises(TypeError, match="no Python source"):
         show_source(np.add)
+
+
+def test_setup_applies_the_book_style():
+    import matplotlib as mpl
+
+    from ibcore.viz import BOOK_STYLE
+
+    mpl.rcParams["font.size"] = 7
+    setup(seed=0)
+    for key, value in BOOK_STYLE.items():
+        got = mpl.rcParams[key]
+        assert (list(got) if isinstance(got, (list, tuple)) else got) == (
+            list(value) if isinstance(value, tuple) else value
+        ), key
+    mpl.rcdefaults()
+
+
+def test_book_png_is_a_retina_palette_png_with_its_display_size():
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from ibcore.viz import book_png
+
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=100)
+    im = ax.imshow(np.outer(np.arange(20), np.arange(30)))
+    fig.colorbar(im)
+    data, meta = book_png(fig)
+    with Image.open(io.BytesIO(base64.b64decode(data))) as png:
+        assert png.mode == "P"
+        assert png.size[0] // 2 == meta["width"] and png.size[1] // 2 == meta["height"]
+    assert 200 <= meta["width"] <= 300  # 3 in at 100 CSS px per inch, tight box
+    plt.close(fig)
+    empty = plt.figure()
+    assert book_png(empty) is None
+    plt.close(empty)
+
+
+def test_glue_closes_a_glued_figure():
+    import matplotlib.pyplot as plt
+
+    from ibcore.notebook import glue
+
+    fig, _ = plt.subplots()
+    glue("fig-test", fig, display=False)
+    assert fig.number not in plt.get_fignums()

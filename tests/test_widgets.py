@@ -79,7 +79,69 @@ def test_each_frame_is_a_valid_png_of_the_expected_size(fig2x3):
         with Image.open(io.BytesIO(png)) as im:
             im.verify()
         with Image.open(io.BytesIO(png)) as im:
-            assert im.size == (80, 60)  # figsize (2, 1.5) at dpi=40
+            assert im.size == (160, 120)  # figsize (2, 1.5) at dpi=40, scale 2
+            assert im.mode == "P"  # a palette PNG
+    assert w.display_size == (80, 60)
+    assert 'width="80" height="60"' in w.to_html()
+
+
+def test_scale_one_and_full_colour_frames():
+    w = interactive_figure(small_render, {"width": [1, 2]}, dpi=40, scale=1, colors=None)
+    with Image.open(io.BytesIO(w.frames[(1,)])) as im:
+        assert im.size == (60, 40) and im.mode in ("RGB", "RGBA")
+
+
+def test_palette_frames_are_smaller_and_look_the_same():
+    def render(width):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        im = ax.imshow(np.outer(np.linspace(0, 1, 40), np.linspace(0, width, 60)))
+        fig.colorbar(im)
+        ax.set_title(f"width {width}")
+        return fig
+
+    full = interactive_figure(render, {"width": [1, 2]}, dpi=50, colors=None)
+    pal = interactive_figure(render, {"width": [1, 2]}, dpi=50)
+    for key in full.frames:
+        assert len(pal.frames[key]) < 0.6 * len(full.frames[key])
+        with Image.open(io.BytesIO(full.frames[key])) as a, Image.open(
+            io.BytesIO(pal.frames[key])
+        ) as b:
+            x = np.asarray(a.convert("RGB"), dtype=float)
+            y = np.asarray(b.convert("RGB"), dtype=float)
+        assert np.abs(x - y).mean() < 2.0  # mean error under 2 of 255 levels
+
+
+def test_near_identical_frames_are_dropped_only_when_asked():
+    def render(step):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [0, 1 + (step > 5) * 1e-3 * step])  # steps 10 and 20: a tiny change
+        if step >= 30:
+            ax.axvspan(0, 0.5, color="tab:red")  # a large change
+        return fig
+
+    exact = interactive_figure(render, {"step": [0, 10, 20, 30]}, dpi=40)
+    assert exact.dropped == []
+    loose = interactive_figure(render, {"step": [0, 10, 20, 30]}, dpi=40, min_change=0.05)
+    assert loose.dropped == [(10,), (20,)]
+    assert loose.frames[(10,)] == loose.frames[(20,)] == loose.frames[(0,)]
+    assert loose.frames[(30,)] != loose.frames[(0,)]
+    assert len(spec_from_html(loose.to_html())["images"]) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"scale": 0.5}, "scale"), ({"colors": 1}, "colors"), ({"colors": 300}, "colors"),
+     ({"min_change": 1.0}, "min_change"), ({"min_change": -0.1}, "min_change")],
+)
+def test_bad_encoding_options_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        interactive_figure(small_render, {"width": [1]}, **kwargs)
+
+
+def test_the_value_stays_beside_its_slider_on_a_phone():
+    fragment = interactive_figure(small_render, {"width": [1, 2]}).to_html()
+    assert "<style>" in fragment and "@media (max-width:560px)" in fragment
+    assert "grid-column:1/-1" in fragment  # the label, not the value, takes its own line
 
 
 def test_frames_differ_when_render_differs(fig2x3):

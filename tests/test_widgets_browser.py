@@ -190,3 +190,28 @@ def test_fits_a_narrow_page(page, figure, tmp_path):
     assert sizes["rootW"] <= sizes["bodyW"] + 0.5
     assert sizes["imgW"] <= sizes["rootW"] + 0.5
     assert sizes["docScroll"] <= sizes["docClient"]
+
+
+def test_value_label_stays_beside_its_slider_on_a_phone(page, tmp_path):
+    values = [0, 25, 50, 100, 200, 400, 800]
+    fig = interactive_figure(
+        lambda step, width: _render(width, step),
+        {"step": values, "width": WIDTHS},
+        labels={"step": "training step of the run", "width": "hidden width"},
+        dpi=40,
+    )
+    _open(page, Path(fig.save_html(tmp_path / "fig.html")))
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        rows = page.locator(".ib-scrubber-row")
+        for k in range(rows.count()):
+            box = rows.nth(k).evaluate(
+                """row => { const a = row.querySelector('input').getBoundingClientRect(),
+                b = row.querySelector('output').getBoundingClientRect();
+                return {mid: Math.abs((a.top + a.bottom) - (b.top + b.bottom)) / 2,
+                        right: b.right, vw: document.documentElement.clientWidth,
+                        slider: a.width}; }"""
+            )
+            assert box["mid"] < 8, f"at {width} px the value of row {k} wraps below its slider"
+            assert box["right"] <= box["vw"]
+            assert box["slider"] >= 60
