@@ -41,6 +41,7 @@ from scipy.special import expit, gammaln, logit
 from scipy.stats import norm, poisson
 
 from . import functional as F
+from .ops.reduce import _log_softmax_np
 from .tensor import Tensor, get_rng
 
 __all__ = ["Head", "Bernoulli", "Categorical", "Gaussian", "Poisson"]
@@ -165,7 +166,7 @@ class Categorical(Head):
 
     def mean(self, eta) -> np.ndarray:
         e = _arr(eta)
-        return np.exp(F._log_softmax_np(e, -1))
+        return np.exp(_log_softmax_np(e, -1))
 
     def sample(self, eta, rng=None) -> np.ndarray:
         rng = rng or get_rng()

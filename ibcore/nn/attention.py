@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..functional import _attention
+from ..ops.attention import _attention
 from ..tensor import Tensor, get_rng
 from .modules import Linear, Module, Parameter
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..ops.conv import _pair_int
 from ..tensor import Tensor, get_rng
 from .modules import Module, Parameter
 
@@ -43,9 +44,9 @@ class Conv2d(Module):
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: channel counts must be positive, got in_channels="
                              f"{in_channels}, out_channels={out_channels}")
-        kh, kw = F._pair_int("Conv2d", "kernel_size", kernel_size, 1)
-        object.__setattr__(self, "stride", F._pair_int("Conv2d", "stride", stride, 1))
-        object.__setattr__(self, "padding", F._pair_int("Conv2d", "padding", padding, 0))
+        kh, kw = _pair_int("Conv2d", "kernel_size", kernel_size, 1)
+        object.__setattr__(self, "stride", _pair_int("Conv2d", "stride", stride, 1))
+        object.__setattr__(self, "padding", _pair_int("Conv2d", "padding", padding, 0))
         object.__setattr__(self, "in_channels", in_channels)
         object.__setattr__(self, "out_channels", out_channels)
         object.__setattr__(self, "kernel_size", (kh, kw))
@@ -73,7 +74,7 @@ class MaxPool2d(Module):
         object.__setattr__(self, "kernel_size", kernel_size)
         object.__setattr__(self, "stride", stride)
         object.__setattr__(self, "padding", padding)
-        F._pair_int("MaxPool2d", "kernel_size", kernel_size, 1)
+        _pair_int("MaxPool2d", "kernel_size", kernel_size, 1)
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
