@@ -7,6 +7,14 @@ height, width); a kernel ``(kh, kw)`` moves with stride ``(s_h, s_w)`` over the 
 ``g = dL/d(out)``. For a fixed kernel offset ``(a, b)`` the pixels the windows read form one
 strided slice of the padded input, ``[a : a + s_h Ho : s_h, b : b + s_w Wo : s_w]``, in which
 no pixel repeats: forward passes read these ``kh kw`` slices, and backward passes add into them.
+
+Memory layout: the arrays are indexed NCHW, but a `conv2d` output is *stored* batch-last, as a
+C-contiguous ``(C, H, W, N)`` array (its matrix product produces it that way), and the next
+`conv2d` reads such an input without a copy. Pointwise ops and pooling keep the layout of their
+input, so one layout runs through a conv stack, forward and backward (a gradient that arrives in
+another layout, as from ``Flatten``, is copied into it once). Batch-last makes every strided
+slice above a run of ``N`` (or ``Wo N``) contiguous values, so NumPy's loops over these slices
+are long, whatever the image size or the number of channels.
 """
 
 from __future__ import annotations
@@ -14,7 +22,6 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view as _sliding_window_view
 
 from ..tensor import Tensor, make_result
 from ._base import _t
@@ -60,11 +67,44 @@ def _slices(xp: np.ndarray, kernel, stride, out_hw):
             for a in range(kh) for b in range(kw)]
 
 
+def _batch_last(X: np.ndarray) -> np.ndarray:
+    """``X (N, C, H, W)`` as a C-contiguous ``(C, H, W, N)`` array, the layout of the activations
+    of a conv stack (module docstring). A view, not a copy, when ``X`` is already stored that way
+    (a `conv2d` or pooling output)."""
+    return np.ascontiguousarray(X.transpose(1, 2, 3, 0))
+
+
+def _alloc(X: np.ndarray, shape, fill=None, dtype=None) -> np.ndarray:
+    """A new array of ``shape`` (same number of dimensions as ``X``) whose memory layout is
+    ``X``'s: its axes are stored in the order of ``X``'s strides. Filled with ``fill`` unless
+    None."""
+    order = sorted(range(X.ndim), key=lambda i: -X.strides[i])  # outermost axis first
+    mem = np.empty([shape[i] for i in order], dtype=dtype or X.dtype)
+    if fill is not None:
+        mem.fill(fill)
+    return mem.transpose(np.argsort(order))
+
+
 def _pad(X: np.ndarray, padding, value=0.0) -> np.ndarray:
+    """Pad the last two axes of ``X (N, C, H, W)`` with ``value``, keeping ``X``'s layout."""
     ph, pw = padding
     if ph == 0 and pw == 0:
         return X
-    return np.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    N, C, H, W = X.shape
+    xp = _alloc(X, (N, C, H + 2 * ph, W + 2 * pw), fill=value)
+    xp[:, :, ph : ph + H, pw : pw + W] = X
+    return xp
+
+
+def _like(g: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``g`` in ``ref``'s memory layout (a copy only if the layouts differ), so that the strided
+    operations of a backward pass walk both arrays in the same order. ``Flatten``'s backward, for
+    one, hands a pooling layer a C-contiguous gradient for a batch-last output."""
+    if g.strides == ref.strides:
+        return g
+    out = _alloc(ref, ref.shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
@@ -79,32 +119,36 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
         out[n, o, i, j] = b[o] + sum_{c, a, b'} W[o, c, a, b'] x[n, c, s_h i + a, s_w j + b']
 
     im2col gathers, for every output position ``(n, i, j)``, the ``C kh kw`` input values its
-    window reads into one row of a matrix ``X_col`` of shape ``(N Ho Wo, kh kw C)`` (a strided
-    view of ``x``, made contiguous once); the convolution is then the matrix product
-    ``out_col = X_col W_col^T + b`` with ``W_col`` the weight flattened in the same
-    ``(a, b', c)`` order: the same affine map as a `linear` layer, applied at every position with
-    the *same* weights.
+    window reads into one column of a matrix ``X_col`` of shape ``(C kh kw, Ho Wo N)``; the
+    convolution is then the matrix product ``out_col = W_col X_col + b`` with ``W_col`` the
+    weight ``(O, C kh kw)`` flattened in the same ``(c, a, b')`` order: the same affine map as a
+    `linear` layer, applied at every position with the *same* weights. The rows of ``X_col``
+    for one channel ``c`` and one offset ``(a, b')`` are the strided slice of that offset (module
+    docstring), so im2col is ``kh kw`` slice copies, each of all channels and images at once.
 
-    Backward (``g = dL/d(out)``, rearranged to ``g_col`` of shape ``(N Ho Wo, O)``). The forward
-    is `linear` applied to the rows of ``X_col``, so its three gradients are those of `linear`:
+    Backward (``g = dL/d(out)``, rearranged to ``g_col`` of shape ``(O, Ho Wo N)``). The forward
+    is `linear` applied to the columns of ``X_col``, so its three gradients are those of
+    `linear`:
 
-    - ``dL/dW_col = g_col^T X_col``, i.e. ``dL/dW[o, c, a, b'] = sum_{n, i, j} g[n, o, i, j]
+    - ``dL/dW_col = g_col X_col^T``, i.e. ``dL/dW[o, c, a, b'] = sum_{n, i, j} g[n, o, i, j]
       x[n, c, s_h i + a, s_w j + b']``. The matmul's inner dimension runs over *every output
       position of every example*: this sum over positions is what weight sharing looks like in
       the backward. One weight was used at all ``N Ho Wo`` positions, so it receives the sum of all
       their gradients (the chain rule for a value used many times).
     - ``dL/db[o] = sum_{n, i, j} g[n, o, i, j]``, again a sum over positions.
-    - ``dL/dX_col = g_col W_col``, one gradient per (window, offset). col2im scatters each back
+    - ``dL/dX_col = W_col^T g_col``, one gradient per (window, offset). col2im scatters each back
       to the input pixel it was read from and *adds* where windows overlap:
       ``dL/dx[n, c, h, w] = sum over (i, j, a, b') with s_h i + a = h, s_w j + b' = w of
-      dX_col[(n, i, j), (a, b', c)]``; the padding's gradient is dropped. The scatter-add loops
+      dX_col[(c, a, b'), (n, i, j)]``; the padding's gradient is dropped. The scatter-add loops
       over the ``kh kw`` kernel offsets, never over positions: for a fixed offset ``(a, b')`` the
       pixels read by the ``Ho x Wo`` windows form one strided slice
       ``[a : a + s_h Ho : s_h, b' : b' + s_w Wo : s_w]`` in which no pixel repeats, so ``+=`` on
       that slice is an exact scatter-add (the same result as ``np.add.at`` with the flat indices).
 
-    Internally the columns are laid out channels-last (``N H W C``), so that the im2col copy and
-    the col2im additions read and write contiguous runs of channels.
+    Memory layout: ``out`` is an ``(N, O, Ho, Wo)`` view of a C-contiguous ``(O, Ho, Wo, N)``
+    array (the matmul's result, never rearranged), and an input stored that way is read without
+    a copy: a stack of convolutions, nonlinearities and pooling keeps one layout throughout
+    (module docstring).
 
     Cost: the forward matmul, two backward matmuls of the same size, one im2col copy (``kh kw``
     times the input) and ``kh kw`` strided additions.
@@ -136,46 +180,58 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     stride = _pair_int("conv2d", "stride", stride, 1)
     padding = _pair_int("conv2d", "padding", padding, 0)
     Ho, Wo = _out_size("conv2d", x.shape, (kh, kw), stride, padding)
-    (sh, sw), (ph, pw) = stride, padding
+    (ph, pw), K = padding, kh * kw
     N, _, H, W_in = x.shape
-    xh = x.data.transpose(0, 2, 3, 1)  # channels last (a view)
+    xb = _batch_last(x.data)  # (C, H, W, N)
     if ph or pw:
-        xh = np.pad(xh, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-    Hp, Wp = xh.shape[1], xh.shape[2]
-    # im2col: the (N, Ho, Wo, C, kh, kw) window view -> (N, Ho, Wo, kh, kw, C) -> one copy
-    win = _sliding_window_view(xh, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :Ho, :Wo]
-    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(N * Ho * Wo, kh * kw * C)
-    Wc = w.data.transpose(0, 2, 3, 1).reshape(O, kh * kw * C)
-    out_col = cols @ Wc.T  # (N Ho Wo, O)
+        xp = np.zeros((C, H + 2 * ph, W_in + 2 * pw, N), dtype=xb.dtype)
+        xp[:, ph : ph + H, pw : pw + W_in] = xb
+    else:
+        xp = xb
+    # im2col: one slice copy per kernel offset, of every channel and image at once
+    cols = np.empty((C, K, Ho, Wo, N), dtype=xb.dtype)
+    for k, (_, v) in enumerate(_slices(xp.transpose(0, 3, 1, 2), (kh, kw), stride, (Ho, Wo))):
+        cols[:, k] = v.transpose(0, 2, 3, 1)
+    cols = cols.reshape(C * K, Ho * Wo * N)
+    Wc = w.data.reshape(O, C * K)
+    out_col = Wc @ cols  # (O, Ho Wo N)
     if bias is not None:
-        out_col += bias.data
-    out = out_col.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)  # NCHW view of NHWC memory
+        out_col += bias.data[:, None]
+    out = out_col.reshape(O, Ho, Wo, N).transpose(3, 0, 1, 2)  # NCHW view of batch-last memory
     parents = (x, w) if bias is None else (x, w, bias)
 
     def backward(g):
-        g_col = g.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)
-        gx = gw = None
+        g_col = _batch_last(g).reshape(O, Ho * Wo * N)
+        gx = gw = gb = None
         if x.requires_grad:  # col2im: scatter-add, one strided slice per kernel offset
-            # dX_col = g_col W_col, computed offset by offset as (kh kw, N Ho Wo, C) so that each
-            # offset's block is contiguous: the additions below then run over long rows.
-            Wk = Wc.reshape(O, kh * kw, C).transpose(1, 0, 2)
-            dcols = np.matmul(g_col[None], Wk)
-            dxh = np.zeros((N, Hp, Wp, C), dtype=dcols.dtype)
-            for a in range(kh):
-                for b in range(kw):
-                    dxh[:, a : a + sh * (Ho - 1) + 1 : sh,
-                        b : b + sw * (Wo - 1) + 1 : sw] += dcols[a * kw + b].reshape(N, Ho, Wo, C)
-            gx = dxh[:, ph : ph + H, pw : pw + W_in].transpose(0, 3, 1, 2)
-        if w.requires_grad:  # the sum over positions: inner dimension N Ho Wo
-            gw = (g_col.T @ cols).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+            dcols = (Wc.T @ g_col).reshape(C, K, Ho, Wo, N)
+            dxp = np.zeros(xp.shape, dtype=dcols.dtype)
+            for k, (_, v) in enumerate(_slices(dxp.transpose(0, 3, 1, 2), (kh, kw), stride,
+                                               (Ho, Wo))):
+                v += dcols[:, k].transpose(0, 3, 1, 2)
+            gx = dxp[:, ph : ph + H, pw : pw + W_in].transpose(3, 0, 1, 2)
+        if w.requires_grad:  # the sum over positions: inner dimension Ho Wo N
+            gw = (g_col @ cols.T).reshape(O, C, kh, kw)
         if bias is None:
             return gx, gw
-        # the bias gradient, a sum over positions, as a matrix-vector product (BLAS is much
-        # faster than NumPy's reduction over the long first axis of a narrow matrix)
-        gb = np.ones(N * Ho * Wo, dtype=g_col.dtype) @ g_col if bias.requires_grad else None
+        if bias.requires_grad:  # again a sum over positions, along contiguous rows
+            gb = g_col.sum(axis=1)
         return gx, gw, gb
 
     return make_result(out, parents, backward, "conv2d")
+
+
+def _disjoint(kernel, stride) -> bool:
+    """Whether no pixel is in two windows (stride at least the kernel, in both directions)."""
+    return stride[0] >= kernel[0] and stride[1] >= kernel[1]
+
+
+def _grad_buffer(xp: np.ndarray, dtype, kernel, stride, out_hw) -> np.ndarray:
+    """The array a pooling backward adds into: ``xp``'s shape and memory layout, zeros, or left
+    uninitialised when the windows tile ``xp`` exactly (every entry is then written once)."""
+    tiles = (tuple(stride) == tuple(kernel) and out_hw[0] * stride[0] == xp.shape[2]
+             and out_hw[1] * stride[1] == xp.shape[3])
+    return np.empty_like(xp, dtype=dtype) if tiles else np.zeros_like(xp, dtype=dtype)
 
 
 def _pool_args(op, x, kernel_size, stride, padding):
@@ -212,20 +268,31 @@ def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
     kernel, stride, padding, out_hw = _pool_args("max_pool2d", x, kernel_size, stride, padding)
     xp = _pad(x.data, padding, value=-np.inf)
     sl = _slices(xp, kernel, stride, out_hw)
-    out = sl[0][1].copy(order="K")  # keep the input's memory layout (channels-last after conv2d)
+    out = sl[0][1].copy(order="K")  # keep the input's memory layout (batch-last after conv2d)
     for _, v in sl[1:]:
         np.maximum(out, v, out=out)
     ph, pw = padding
     H, W = x.shape[2], x.shape[3]
 
     def backward(g):
-        dxp = np.zeros_like(xp, dtype=g.dtype)  # same memory layout as the input
-        free = np.ones_like(out, dtype=bool)  # windows whose gradient is not yet placed
-        for (a, b), v in _slices(xp, kernel, stride, out_hw):
-            hit = (v == out) & free
-            free &= ~hit
-            dxp[..., a : a + stride[0] * (out_hw[0] - 1) + 1 : stride[0],
-                b : b + stride[1] * (out_hw[1] - 1) + 1 : stride[1]] += g * hit
+        g = _like(g, out)
+        dxp = _grad_buffer(xp, g.dtype, kernel, stride, out_hw)
+        hit = np.empty_like(out, dtype=bool)
+        free = None  # windows whose gradient is not yet placed
+        sl = _slices(xp, kernel, stride, out_hw)
+        for i, ((_, v), (_, d)) in enumerate(zip(sl, _slices(dxp, kernel, stride, out_hw),
+                                                 strict=True)):
+            np.equal(v, out, out=hit)
+            if free is None:
+                free = ~hit
+            else:
+                hit &= free
+                if i < len(sl) - 1:
+                    free ^= hit
+            if _disjoint(kernel, stride):  # each pixel is in at most one window: write
+                np.multiply(g, hit, out=d)
+            else:
+                d += g * hit
         return (dxp[:, :, ph : ph + H, pw : pw + W],)
 
     return make_result(out, (x,), backward, "max_pool2d")
@@ -255,11 +322,13 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
     H, W = x.shape[2], x.shape[3]
 
     def backward(g):
-        dxp = np.zeros_like(xp, dtype=g.dtype)
-        gn = g / np.asarray(n, dtype=g.dtype)
-        for (a, b), _ in sl:
-            dxp[..., a : a + stride[0] * (out_hw[0] - 1) + 1 : stride[0],
-                b : b + stride[1] * (out_hw[1] - 1) + 1 : stride[1]] += gn
+        gn = _like(g, out) / np.asarray(n, dtype=g.dtype)
+        dxp = _grad_buffer(xp, gn.dtype, kernel, stride, out_hw)
+        for _, d in _slices(dxp, kernel, stride, out_hw):
+            if _disjoint(kernel, stride):
+                d[...] = gn
+            else:
+                d += gn
         return (dxp[:, :, ph : ph + H, pw : pw + W],)
 
     return make_result(out, (x,), backward, "avg_pool2d")
