@@ -58,6 +58,32 @@ def _out_size(op: str, x_shape, kernel, stride, padding) -> tuple[int, int]:
     return (H - kh) // sh + 1, (W - kw) // sw + 1
 
 
+_SCRATCH: dict[tuple, np.ndarray] = {}
+
+
+def _scratch(name: str, shape, dtype) -> np.ndarray:
+    """A reused work array (uninitialised) for a temporary that never leaves the op that fills it.
+
+    Why: the first write to a freshly allocated array costs the operating system a page fault
+    per 4 KB; at batch 1437 the digits CNN's columns are 20 MB, and faulting them in took longer
+    than filling them. One buffer per ``(name, shape, dtype)``, the most recent few kept.
+    """
+    key = (name, tuple(shape), np.dtype(dtype))
+    buf = _SCRATCH.pop(key, None)
+    if buf is None:
+        buf = np.empty(shape, dtype=dtype)
+    _SCRATCH[key] = buf  # most recently used last
+    while len(_SCRATCH) > 16:
+        del _SCRATCH[next(iter(_SCRATCH))]
+    return buf
+
+
+def _scratch_like(name: str, ref: np.ndarray, dtype) -> np.ndarray:
+    """`_scratch` with ``ref``'s shape and memory layout."""
+    order = sorted(range(ref.ndim), key=lambda i: -ref.strides[i])
+    return _scratch(name, [ref.shape[i] for i in order], dtype).transpose(np.argsort(order))
+
+
 def _slices(xp: np.ndarray, kernel, stride, out_hw):
     """For each kernel offset ``(a, b)``: the strided view ``xp[..., a : a + s_h Ho : s_h,
     b : b + s_w Wo : s_w]`` of the pixels that the ``Ho x Wo`` windows read at that offset (the
@@ -150,8 +176,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     a copy: a stack of convolutions, nonlinearities and pooling keeps one layout throughout
     (module docstring).
 
-    Cost: the forward matmul, two backward matmuls of the same size, one im2col copy (``kh kw``
-    times the input) and ``kh kw`` strided additions.
+    Cost: the forward matmul, two backward matmuls of the same size, two im2col copies (``kh kw``
+    times the input each: the columns are rebuilt in the backward rather than kept, in a reused
+    buffer) and ``kh kw`` strided additions.
 
     Reference: the convolutional layers of LeCun et al. (1989, 1998); im2col as in Chellapilla,
     Puri and Simard (2006), "High performance convolutional neural networks for document
@@ -188,13 +215,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
         xp[:, ph : ph + H, pw : pw + W_in] = xb
     else:
         xp = xb
-    # im2col: one slice copy per kernel offset, of every channel and image at once
-    cols = np.empty((C, K, Ho, Wo, N), dtype=xb.dtype)
-    for k, (_, v) in enumerate(_slices(xp.transpose(0, 3, 1, 2), (kh, kw), stride, (Ho, Wo))):
-        cols[:, k] = v.transpose(0, 2, 3, 1)
-    cols = cols.reshape(C * K, Ho * Wo * N)
+    offsets = _slices(xp.transpose(0, 3, 1, 2), (kh, kw), stride, (Ho, Wo))
+
+    def im2col(name):  # one slice copy per kernel offset, of every channel and image at once
+        cols = _scratch(name, (C, K, Ho, Wo, N), xb.dtype)
+        for k, (_, v) in enumerate(offsets):
+            cols[:, k] = v.transpose(0, 2, 3, 1)
+        return cols.reshape(C * K, Ho * Wo * N)
+
     Wc = w.data.reshape(O, C * K)
-    out_col = Wc @ cols  # (O, Ho Wo N)
+    out_col = Wc @ im2col("conv2d.cols")  # (O, Ho Wo N)
     if bias is not None:
         out_col += bias.data[:, None]
     out = out_col.reshape(O, Ho, Wo, N).transpose(3, 0, 1, 2)  # NCHW view of batch-last memory
@@ -204,14 +234,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
         g_col = _batch_last(g).reshape(O, Ho * Wo * N)
         gx = gw = gb = None
         if x.requires_grad:  # col2im: scatter-add, one strided slice per kernel offset
-            dcols = (Wc.T @ g_col).reshape(C, K, Ho, Wo, N)
-            dxp = np.zeros(xp.shape, dtype=dcols.dtype)
+            # dX_col = W_col^T g_col, one offset's block (C, Ho Wo N) at a time
+            Wk = np.ascontiguousarray(w.data.reshape(O, C, K).transpose(2, 1, 0))  # (K, C, O)
+            block = _scratch("conv2d.block", (C, Ho * Wo * N), g_col.dtype)
+            dxp = np.zeros(xp.shape, dtype=g_col.dtype)
             for k, (_, v) in enumerate(_slices(dxp.transpose(0, 3, 1, 2), (kh, kw), stride,
                                                (Ho, Wo))):
-                v += dcols[:, k].transpose(0, 3, 1, 2)
+                np.matmul(Wk[k], g_col, out=block)
+                v += block.reshape(C, Ho, Wo, N).transpose(0, 3, 1, 2)
             gx = dxp[:, ph : ph + H, pw : pw + W_in].transpose(3, 0, 1, 2)
         if w.requires_grad:  # the sum over positions: inner dimension Ho Wo N
-            gw = (g_col @ cols.T).reshape(O, C, kh, kw)
+            gw = (g_col @ im2col("conv2d.cols").T).reshape(O, C, kh, kw)
         if bias is None:
             return gx, gw
         if bias.requires_grad:  # again a sum over positions, along contiguous rows
@@ -277,14 +310,14 @@ def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
     def backward(g):
         g = _like(g, out)
         dxp = _grad_buffer(xp, g.dtype, kernel, stride, out_hw)
-        hit = np.empty_like(out, dtype=bool)
-        free = None  # windows whose gradient is not yet placed
+        hit = _scratch_like("max_pool2d.hit", out, bool)
+        free = _scratch_like("max_pool2d.free", out, bool)  # windows not yet given their g
         sl = _slices(xp, kernel, stride, out_hw)
         for i, ((_, v), (_, d)) in enumerate(zip(sl, _slices(dxp, kernel, stride, out_hw),
                                                  strict=True)):
             np.equal(v, out, out=hit)
-            if free is None:
-                free = ~hit
+            if i == 0:
+                np.logical_not(hit, out=free)
             else:
                 hit &= free
                 if i < len(sl) - 1:
