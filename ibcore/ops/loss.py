@@ -32,8 +32,9 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
     parameters is prediction minus target.
 
     Raises:
-        ValueError: on wrong shapes, non-integer labels, or labels out of range (the first
-            offending positions and values are named).
+        ValueError: on wrong shapes, labels that are not of an integer dtype (float labels are
+            refused even when they hold whole numbers, as in torch), or labels out of range
+            (the first offending positions and values are named).
     """
     logits = _t(logits)
     _check_reduction("cross_entropy", reduction)
@@ -44,12 +45,9 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
     if T.shape != (X.shape[0],):
         raise ValueError(f"cross_entropy: target must have shape ({X.shape[0]},) to match logits "
                          f"{X.shape}, got {T.shape}")
-    if T.dtype.kind not in "iu":
-        if T.dtype.kind == "f" and np.all(np.mod(T, 1) == 0):
-            T = T.astype(np.int64)
-        else:
-            raise ValueError(f"cross_entropy: target must hold integer class labels, got dtype "
-                             f"{T.dtype}")
+    if T.dtype.kind not in "iu":  # torch refuses float class indices too, even whole ones
+        raise ValueError(f"cross_entropy: target must hold integer class labels, got dtype "
+                         f"{T.dtype}; pass integer labels (e.g. target.astype(np.int64))")
     C = X.shape[1]
     bad = np.flatnonzero((T < 0) | (T >= C))
     if bad.size:
@@ -74,7 +72,9 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") ->
     """Bernoulli negative log-likelihood on logits, in nats, fused and stable.
 
     ``loss = softplus(x) - y x = max(x, 0) - x y + log(1 + exp(-|x|))`` for logit ``x`` and target
-    ``y`` in [0, 1]; finite for logits of +-1e3.
+    ``y`` in [0, 1]; finite for logits of +-1e3. An infinite logit gives the limit: ``x = +inf``
+    costs ``(1 - y) x``, so ``inf`` for ``y = 0`` (as torch) and 0 for ``y = 1``; ``x = -inf``
+    costs ``-y x``, 0 for ``y = 0`` and ``inf`` otherwise (torch gives NaN for some of these).
 
     Backward: ``(sigmoid(x) - y) * g`` for the logits (prediction minus target) and ``-x * g``
     for the target, each divided by the count for ``reduction='mean'``.
@@ -88,7 +88,13 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") ->
         raise ValueError(f"binary_cross_entropy_with_logits: logits of shape {x.shape} and target "
                          f"of shape {y.shape} must have the same shape")
     X, Y = x.data, y.data
-    losses = np.maximum(X, 0) - X * Y + np.log1p(np.exp(-np.abs(X)))
+    with np.errstate(invalid="ignore"):
+        losses = np.maximum(X, 0) - X * Y + np.log1p(np.exp(-np.abs(X)))
+    inf = np.isinf(X)
+    if inf.any():  # the limits, where the formula has inf - inf: (1 - y) x for x = +inf, -y x
+        # for x = -inf, each inf unless its factor is 0, and then 0
+        lim = np.where(X > 0, np.where(Y < 1, np.inf, 0.0), np.where(Y > 0, np.inf, 0.0))
+        losses = np.where(inf, lim.astype(losses.dtype), losses)
     out, scale = _reduce("bce", losses, reduction)
 
     def backward(g):

@@ -66,6 +66,13 @@ def _check_cell(op: str, x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih,
     return H
 
 
+def _check_features(op: str, x: Tensor, w_ih: Tensor) -> None:
+    """A sequence input's feature size against ``weight_ih``, naming the whole input shape."""
+    if w_ih.ndim == 2 and x.shape[2] != w_ih.shape[1]:
+        raise ValueError(f"{op}: input must have shape (batch, seq, {w_ih.shape[1]}) to match "
+                         f"weight_ih of shape {w_ih.shape}, got {x.shape}")
+
+
 def _opt(t):
     return None if t is None else _t(t)
 
@@ -142,6 +149,7 @@ def rnn(input, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None,
     B, T, _ = x.shape
     if T < 1:
         raise ValueError(f"rnn: the sequence must have at least one step, got shape {x.shape}")
+    _check_features("rnn", x, wi)
     _check_cell("rnn", Tensor(x.data[:, 0]), h, wi, wh, bi, bh, 1, nonlinearity)
     X, Wi, Wh = x.data, wi.data, wh.data
     # time-major inside (each step reads and writes one contiguous (batch, hidden) block)
@@ -266,6 +274,7 @@ def lstm(input, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Ten
     if x.ndim != 3 or x.shape[1] < 1:
         raise ValueError(f"lstm: input must have shape (batch, seq >= 1, input_size), got "
                          f"{x.shape}")
+    _check_features("lstm", x, wi)
     H = _check_cell("lstm", Tensor(x.data[:, 0]), h, wi, wh, bi, bh, 4)
     if c.shape != h.shape:
         raise ValueError(f"lstm: cell state must have shape {h.shape}, got {c.shape}")
