@@ -106,7 +106,7 @@ class LearnedPositionalEncoding(Module):
         if L > self.max_len:
             raise ValueError(f"LearnedPositionalEncoding: sequence of length {L} is longer than "
                              f"max_len={self.max_len}")
-        return x + self.weight[:L]
+        return _input("LearnedPositionalEncoding", x, self.weight.dtype) + self.weight[:L]
 
 
 class TransformerBlock(Module):
@@ -141,6 +141,7 @@ class TransformerBlock(Module):
         self.ff2 = Linear(d_ff, d_model, rng=rng, dtype=dtype)
 
     def forward(self, x, attn_mask=None):
+        x = _input("TransformerBlock", x, self.ff1.weight.dtype)  # the dtype rule of Linear
         h, _ = self.attn(self.ln1(x), attn_mask=attn_mask, need_weights=False)
         x = x + h
         return x + self.ff2(F.relu(self.ff1(self.ln2(x))))
