@@ -209,16 +209,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     Ho, Wo = _out_size("conv2d", x.shape, (kh, kw), stride, padding)
     (ph, pw), K = padding, kh * kw
     N, _, H, W_in = x.shape
-    xb = _batch_last(x.data)  # (C, H, W, N)
-    if ph or pw:
-        xp = np.zeros((C, H + 2 * ph, W_in + 2 * pw, N), dtype=xb.dtype)
-        xp[:, ph : ph + H, pw : pw + W_in] = xb
+    if ph or pw:  # padded, batch-last (C, Hp, Wp, N): one copy, whatever the input's layout
+        xp = np.zeros((C, H + 2 * ph, W_in + 2 * pw, N), dtype=x.dtype)
+        xp[:, ph : ph + H, pw : pw + W_in] = x.data.transpose(1, 2, 3, 0)
     else:
-        xp = xb
+        xp = _batch_last(x.data)  # (C, H, W, N)
     offsets = _slices(xp.transpose(0, 3, 1, 2), (kh, kw), stride, (Ho, Wo))
 
     def im2col(name):  # one slice copy per kernel offset, of every channel and image at once
-        cols = _scratch(name, (C, K, Ho, Wo, N), xb.dtype)
+        cols = _scratch(name, (C, K, Ho, Wo, N), xp.dtype)
         for k, (_, v) in enumerate(offsets):
             cols[:, k] = v.transpose(0, 2, 3, 1)
         return cols.reshape(C * K, Ho * Wo * N)
