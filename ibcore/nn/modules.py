@@ -69,6 +69,12 @@ class Module:
 
     Subclasses set parameters and sub-modules as attributes in ``__init__`` and define
     ``forward``; calling the module calls ``forward``.
+
+    Conventions every ibcore layer follows: integer sizes are checked in the constructor
+    (``TypeError`` for a non-integer such as ``2.5``, ``ValueError`` below the minimum, naming
+    the layer, the argument and the value); and the dtype rule: a layer computes in its
+    parameters' dtype, casting a floating input of another dtype to it (a float64 NumPy batch
+    into a float32 model runs in float32; the input's gradient comes back in float64).
     """
 
     def __init__(self):

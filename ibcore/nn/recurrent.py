@@ -8,6 +8,11 @@ backpropagation through time); the cells and `step` methods run one step at a ti
 
 All sequence layers here are **batch first**: inputs ``(batch, seq, features)``. This is
 ``torch.nn.RNN(..., batch_first=True)``; torch's default is ``batch_first=False``.
+
+Given states are checked exactly, never reshaped to fit: ``h0``/``c0`` of a sequence layer are
+``(1, batch, hidden)`` as torch's, or ``(batch, hidden)``; a cell's ``hx`` is ``(batch, hidden)``.
+Inputs and states follow the dtype rule of every layer (`ibcore.nn.Module`): cast to the weights'
+dtype.
 """
 
 from __future__ import annotations
