@@ -66,7 +66,8 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
 
     Why: the first write to a freshly allocated array costs the operating system a page fault
     per 4 KB; at batch 1437 the digits CNN's columns are 20 MB, and faulting them in took longer
-    than filling them. One buffer per ``(name, shape, dtype)``, the most recent few kept.
+    than filling them. One buffer per ``(name, shape, dtype)``, the 16 most recently used kept
+    (module-level state: not for concurrent use from several threads).
     """
     key = (name, tuple(shape), np.dtype(dtype))
     buf = _SCRATCH.pop(key, None)
