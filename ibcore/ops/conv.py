@@ -73,9 +73,27 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
     buf = _SCRATCH.pop(key, None)
     if buf is None:
         buf = np.empty(shape, dtype=dtype)
+        _FILLED_BY.pop(key, None)
     _SCRATCH[key] = buf  # most recently used last
     while len(_SCRATCH) > 16:
-        del _SCRATCH[next(iter(_SCRATCH))]
+        old = next(iter(_SCRATCH))
+        del _SCRATCH[old]
+        _FILLED_BY.pop(old, None)
+    return buf
+
+
+_FILLED_BY: dict[tuple, object] = {}
+
+
+def _scratch_filled(name: str, shape, dtype, owner: object, fill) -> np.ndarray:
+    """`_scratch`, filled by ``fill(buf)`` unless the same ``owner`` filled it last and nobody
+    has used it since (then it is returned as it is: a backward pass reuses its forward's
+    columns if no other forward has overwritten them)."""
+    key = (name, tuple(shape), np.dtype(dtype))
+    buf = _scratch(name, shape, dtype)
+    if _FILLED_BY.get(key) is not owner:
+        fill(buf)
+        _FILLED_BY[key] = owner
     return buf
 
 
@@ -177,9 +195,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     a copy: a stack of convolutions, nonlinearities and pooling keeps one layout throughout
     (module docstring).
 
-    Cost: the forward matmul, two backward matmuls of the same size, two im2col copies (``kh kw``
-    times the input each: the columns are rebuilt in the backward rather than kept, in a reused
-    buffer) and ``kh kw`` strided additions.
+    Cost: the forward matmul, two backward matmuls of the same size, one im2col copy (``kh kw``
+    times the input; the columns live in a reused buffer, and the backward rebuilds them only if
+    another call has overwritten them since) and ``kh kw`` strided additions.
 
     Reference: the convolutional layers of LeCun et al. (1989, 1998); im2col as in Chellapilla,
     Puri and Simard (2006), "High performance convolutional neural networks for document
@@ -217,14 +235,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
         xp = _batch_last(x.data)  # (C, H, W, N)
     offsets = _slices(xp.transpose(0, 3, 1, 2), (kh, kw), stride, (Ho, Wo))
 
-    def im2col(name):  # one slice copy per kernel offset, of every channel and image at once
-        cols = _scratch(name, (C, K, Ho, Wo, N), xp.dtype)
+    def fill(cols):  # im2col: one slice copy per kernel offset, every channel and image at once
         for k, (_, v) in enumerate(offsets):
             cols[:, k] = v.transpose(0, 2, 3, 1)
+
+    token = object()  # this call's columns, in a reused buffer (rebuilt if overwritten since)
+
+    def im2col():
+        cols = _scratch_filled("conv2d.cols", (C, K, Ho, Wo, N), xp.dtype, token, fill)
         return cols.reshape(C * K, Ho * Wo * N)
 
     Wc = w.data.reshape(O, C * K)
-    out_col = Wc @ im2col("conv2d.cols")  # (O, Ho Wo N)
+    out_col = Wc @ im2col()  # (O, Ho Wo N)
     if bias is not None:
         out_col += bias.data[:, None]
     out = out_col.reshape(O, Ho, Wo, N).transpose(3, 0, 1, 2)  # NCHW view of batch-last memory
@@ -244,7 +266,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
                 v += block.reshape(C, Ho, Wo, N).transpose(0, 3, 1, 2)
             gx = dxp[:, ph : ph + H, pw : pw + W_in].transpose(3, 0, 1, 2)
         if w.requires_grad:  # the sum over positions: inner dimension Ho Wo N
-            gw = (g_col @ im2col("conv2d.cols").T).reshape(O, C, kh, kw)
+            gw = (g_col @ im2col().T).reshape(O, C, kh, kw)
         if bias is None:
             return gx, gw
         if bias.requires_grad:  # again a sum over positions, along contiguous rows
