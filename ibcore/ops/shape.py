@@ -73,8 +73,9 @@ def index(x, idx) -> Tensor:
     """``x[idx]`` with NumPy indexing (slices, integers, integer or boolean arrays).
 
     Backward: a zero array of the input's shape with ``g`` scattered back into the indexed
-    positions. For integer-array ("gather") indices the scatter uses ``np.add.at``, so an index
-    that appears several times receives the sum of its gradients.
+    positions. For integer-array ("gather") indices the scatter adds (``np.add.at``, or for one
+    integer array into the first axis, as an embedding lookup, a sort and ``np.add.reduceat``),
+    so an index that appears several times receives the sum of its gradients.
 
     Raises:
         IndexError: for out-of-range indices (NumPy's message, prefixed with the op and shape).
@@ -88,7 +89,11 @@ def index(x, idx) -> Tensor:
     shape, dtype = x.data.shape, x.data.dtype
     advanced = _is_advanced(idx)
 
+    rows = isinstance(idx, np.ndarray) and idx.dtype.kind in "iu"  # x[ids]: an embedding
+
     def backward(g):
+        if rows:
+            return (_scatter_rows(shape, dtype, idx, g),)
         z = np.zeros(shape, dtype=dtype)
         if advanced:
             np.add.at(z, idx, g)
@@ -97,6 +102,22 @@ def index(x, idx) -> Tensor:
         return (z,)
 
     return make_result(np.asarray(out), (x,), backward, "index")
+
+
+def _scatter_rows(shape, dtype, ids: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``np.add.at(zeros(shape), ids, g)`` for integer ``ids`` into the first axis, computed by
+    sorting: the gradients of equal ids are adjacent after a stable sort, and one
+    ``np.add.reduceat`` sums each run (several times faster than ``np.add.at``)."""
+    z = np.zeros(shape, dtype=dtype)
+    flat = ids.ravel() % shape[0]  # negative ids count from the end, as in the forward
+    if flat.size == 0:
+        return z
+    g2 = g.reshape(flat.size, -1)
+    order = np.argsort(flat, kind="stable")
+    s = flat[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    z.reshape(shape[0], -1)[s[starts]] = np.add.reduceat(g2[order], starts, axis=0)
+    return z
 
 
 def gather(x, dim: int, index) -> Tensor:
