@@ -80,9 +80,7 @@ def linear(x, weight, bias=None) -> Tensor:
     if W.ndim != 2 or X.ndim < 1 or X.shape[-1] != W.shape[1]:
         raise ValueError(f"linear: input of shape {X.shape} does not match weight of shape "
                          f"{W.shape} (expected input (..., {W.shape[-1]}))")
-    # as one 2-D product over all leading dimensions: NumPy's matmul of a 3-D by a 2-D array
-    # runs one small product per batch entry, about twice as slow here
-    out = (X.reshape(-1, X.shape[-1]) @ W.T).reshape(X.shape[:-1] + (W.shape[0],))
+    out = X @ W.T
     if bias is not None:
         if bias.data.shape != (W.shape[0],):
             raise ValueError(f"linear: bias of shape {bias.data.shape} does not match weight of "
@@ -92,7 +90,7 @@ def linear(x, weight, bias=None) -> Tensor:
 
     def backward(g):
         g2 = g.reshape(-1, g.shape[-1])
-        gx = (g2 @ W).reshape(X.shape) if x.requires_grad else None
+        gx = (g @ W) if x.requires_grad else None
         gw = g2.T @ X.reshape(-1, X.shape[-1]) if weight.requires_grad else None
         if bias is None:
             return gx, gw
