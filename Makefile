@@ -43,9 +43,11 @@ check-book: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env book/
 
-## Per-step time of ibcore versus torch on the book's models: every benchmarks/bench_*.py in turn.
+## Per-step time of ibcore versus torch on the book's models: every benchmarks/bench_*.py in turn,
+## single-threaded by default as the chapters run (override: make bench BENCH_ARGS=).
+BENCH_ARGS ?= --threads 1
 bench: $(STAMP)
-	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
+	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f $(BENCH_ARGS); done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

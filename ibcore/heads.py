@@ -53,7 +53,7 @@ from scipy.stats import gamma as gamma_dist
 from scipy.stats import norm, poisson
 
 from . import functional as F
-from . import special
+from .ops.reduce import _log_softmax_np
 from .tensor import Tensor, get_rng
 
 __all__ = ["Head", "Bernoulli", "Categorical", "Gaussian", "Poisson", "Gamma", "Beta",
@@ -179,7 +179,7 @@ class Categorical(Head):
 
     def mean(self, eta) -> np.ndarray:
         e = _arr(eta)
-        return np.exp(F._log_softmax_np(e, -1))
+        return np.exp(_log_softmax_np(e, -1))
 
     def sample(self, eta, rng=None) -> np.ndarray:
         rng = rng or get_rng()
@@ -460,7 +460,7 @@ class Gamma(Head):
             _two_outputs("Gamma", "shape", eta.shape, y.shape)
             log_mu, k = eta[..., 0], F.softplus(eta[..., 1])
             per = (k * Tensor(yt) * F.exp(-log_mu) + k * log_mu - (k - 1.0) * logy
-                   + special.lgamma(k) - k * F.log(k))
+                   + F.lgamma(k) - k * F.log(k))
         else:
             _same_shape("Gamma", eta.shape, y.shape)
             k = self.concentration
@@ -561,13 +561,13 @@ class Beta(Head):
         if self.learned_precision:
             _two_outputs("Beta", "precision", eta.shape, y.shape)
             z, phi = eta[..., 0], F.softplus(eta[..., 1])
-            lg_phi = special.lgamma(phi)
+            lg_phi = F.lgamma(phi)
         else:
             _same_shape("Beta", eta.shape, y.shape)
             z, phi = eta, self.precision
             lg_phi = math.lgamma(phi)
         a, b = F.sigmoid(z) * phi, F.sigmoid(-z) * phi
-        per = (special.lgamma(a) + special.lgamma(b) - lg_phi
+        per = (F.lgamma(a) + F.lgamma(b) - lg_phi
                - (a - 1.0) * Tensor(np.log(yt)) - (b - 1.0) * Tensor(np.log1p(-yt)))
         return _reduce_per("Beta", per, reduction)
 
@@ -671,14 +671,14 @@ class MixtureDensity(Head):
         mu, s = eta[..., K:2 * K], F.softplus(eta[..., 2 * K:])
         z = (Tensor(y[..., None].astype(eta.dtype)) - mu) / s
         log_joint = log_pi - z * z * 0.5 - F.log(s) - 0.5 * math.log(2 * math.pi)
-        return _reduce_per("MixtureDensity", -special.logsumexp(log_joint, dim=-1), reduction)
+        return _reduce_per("MixtureDensity", -F.logsumexp(log_joint, dim=-1), reduction)
 
     def parameters_of(self, eta):
         """``(pi, mu, s)``: the mixing weights, component means and scales, each ``(..., K)``."""
         e = _arr(eta)
         self._check(e.shape)
         K = self.components
-        pi = np.exp(F._log_softmax_np(e[..., :K], -1))
+        pi = np.exp(_log_softmax_np(e[..., :K], -1))
         return pi, np.array(e[..., K:2 * K], copy=True), np.logaddexp(0, e[..., 2 * K:])
 
     def mean(self, eta) -> np.ndarray:

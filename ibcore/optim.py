@@ -4,8 +4,11 @@ build a graph."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+
+from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -13,19 +16,57 @@ __all__ = ["Optimizer", "SGD", "Adam"]
 class Optimizer:
     """Holds a list of parameters; ``zero_grad()`` clears their gradients, ``step()`` updates.
 
+    Args:
+        params: an iterable of parameters (``model.parameters()``, or a list of leaf tensors with
+            ``requires_grad=True``), as torch's optimizers take them. A parameter listed twice
+            is kept once, with a warning (torch warns, and then updates it twice).
+        lr: the learning rate, positive.
+
     Raises:
-        ValueError: for an empty parameter list or a non-positive learning rate.
+        TypeError: if ``params`` is a single tensor rather than an iterable of them (iterating
+            it would give its rows, which ``step`` never writes back), or an element is not a
+            tensor.
+        ValueError: for an empty parameter list, a non-positive learning rate, a parameter that
+            does not require grad, or one that is not a leaf ("can't optimize a non-leaf
+            Tensor": the result of an operation, such as ``w * 2``, is recomputed from its
+            inputs and never updated).
     """
 
     def __init__(self, params, lr: float):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of Tensors (e.g. "
+                            f"model.parameters() or [w, b]), got a single {type(params).__name__}"
+                            f" of shape {params.shape}; pass [w]")
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"{name}: params must be an iterable of Tensors, got "
+                            f"{type(params).__name__}") from None
+        if not params:
+            raise ValueError(f"{name}: got an empty parameter list")
         if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
-        for i, p in enumerate(self.params):
-            if not getattr(p, "requires_grad", False):
-                raise ValueError(f"{type(self).__name__}: parameter {i} does not require grad")
+            raise ValueError(f"{name}: lr must be positive, got {lr}")
+        unique, seen = [], set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, but parameter {i} is a "
+                                f"{type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError(f"{name}: parameter {i} does not require grad")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (parameter {i}, of "
+                                 f"shape {p.shape}, is the result of the operation "
+                                 f"'{p._op}'; optimize the leaf it was computed from)")
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            unique.append(p)
+        if len(unique) < len(params):
+            warnings.warn(f"{name}: the parameter list contains duplicate parameters; each is "
+                          f"kept once (torch warns the same, then updates it twice)",
+                          UserWarning, stacklevel=3)
+        self.params = unique
         self.lr = float(lr)
 
     def zero_grad(self) -> None:

@@ -32,6 +32,8 @@ __all__ = ["PointerConfig", "TrainedPointer", "train_pointer_transformer", "cach
            "clear_memory_cache"]
 
 _SOURCES = ("functional.py", "tensor.py", "optim.py", "train.py", "pretrained.py",
+            "ops/_base.py", "ops/methods.py", "ops/pointwise.py", "ops/linear.py",
+            "ops/reduce.py", "ops/shape.py", "ops/loss.py", "ops/attention.py", "ops/norm.py",
             "nn/modules.py", "nn/attention.py", "nn/transformer.py", "data/pointer.py")
 _MEMORY: dict[str, TrainedPointer] = {}
 

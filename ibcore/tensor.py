@@ -12,8 +12,11 @@ Broadcasting is undone in exactly one place, `sum_to_shape`, which the engine ap
 gradient before it reaches a parent: if ``x`` of shape ``(3, 1)`` was broadcast to ``(2, 3, 4)``,
 its gradient is the upstream gradient summed over the broadcast axes.
 
-The operations themselves live in `ibcore.functional`; this module defines the class, the graph
-machinery and the Python operators (``+ - * / ** @``, indexing), which delegate to it.
+The operations themselves live in `ibcore.ops` (public as `ibcore.functional`). This module
+defines the class and the graph machinery and imports no operation: the dependency is one-way,
+ops -> tensor. The Python operators (``+ - * / ** @``, indexing) and the torch-named methods
+that are operations (``sum``, ``mean``, ``reshape``, ``exp``, ``float``, ...) are bound onto
+`Tensor` by `ibcore.ops.methods` when ``ibcore`` is imported.
 
 Reference: the reverse mode of Rumelhart, Hinton and Williams (1986); Baydin et al. (2018),
 "Automatic differentiation in machine learning: a survey", section 3.2.
@@ -241,16 +244,6 @@ class Tensor:
         self.requires_grad = flag
         return self
 
-    def float(self) -> Tensor:
-        from . import functional as F
-
-        return F.astype(self, np.float32)
-
-    def double(self) -> Tensor:
-        from . import functional as F
-
-        return F.astype(self, np.float64)
-
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
@@ -327,78 +320,10 @@ class Tensor:
                 else:
                     grads[key] = pg
 
-    # ------------------------------------------------------------------ operators
-    def __add__(self, other):
-        from . import functional as F
+    # ------------------------------------------------------------------ comparisons
+    # The arithmetic operators and the methods that are operations (sum, reshape, exp, ...) are
+    # bound by ibcore.ops.methods; comparisons give plain boolean tensors (no gradient).
 
-        return F.add(self, other)
-
-    def __radd__(self, other):
-        from . import functional as F
-
-        return F.add(other, self)
-
-    def __sub__(self, other):
-        from . import functional as F
-
-        return F.sub(self, other)
-
-    def __rsub__(self, other):
-        from . import functional as F
-
-        return F.sub(other, self)
-
-    def __mul__(self, other):
-        from . import functional as F
-
-        return F.mul(self, other)
-
-    def __rmul__(self, other):
-        from . import functional as F
-
-        return F.mul(other, self)
-
-    def __truediv__(self, other):
-        from . import functional as F
-
-        return F.div(self, other)
-
-    def __rtruediv__(self, other):
-        from . import functional as F
-
-        return F.div(other, self)
-
-    def __pow__(self, other):
-        from . import functional as F
-
-        return F.pow(self, other)
-
-    def __rpow__(self, other):
-        from . import functional as F
-
-        return F.pow(other, self)
-
-    def __matmul__(self, other):
-        from . import functional as F
-
-        return F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from . import functional as F
-
-        return F.matmul(other, self)
-
-    def __neg__(self):
-        from . import functional as F
-
-        return F.neg(self)
-
-    def __getitem__(self, index):
-        from . import functional as F
-
-        return F.index(self, index)
-
-    # comparisons give plain boolean tensors (no gradient), as in torch
     def _cmp(self, other, fn):
         o = other.data if isinstance(other, Tensor) else other
         return Tensor(fn(self.data, o))
@@ -421,101 +346,12 @@ class Tensor:
     def __ne__(self, other):
         return self._cmp(other, np.not_equal)
 
-    # ------------------------------------------------------------------ methods (torch names)
-    def sum(self, dim=None, keepdim=False):
-        from . import functional as F
-
-        return F.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        from . import functional as F
-
-        return F.mean(self, dim, keepdim)
-
-    def max(self, dim=None, keepdim=False):
-        from . import functional as F
-
-        return F.max(self, dim, keepdim)
-
     def argmax(self, dim=None, keepdim=False):
         """Indices of the maxima (no gradient), as an int64 tensor."""
         out = np.argmax(self.data, axis=dim)
         if keepdim and dim is not None:
             out = np.expand_dims(out, dim)
         return Tensor(out)
-
-    def exp(self):
-        from . import functional as F
-
-        return F.exp(self)
-
-    def log(self):
-        from . import functional as F
-
-        return F.log(self)
-
-    def tanh(self):
-        from . import functional as F
-
-        return F.tanh(self)
-
-    def sigmoid(self):
-        from . import functional as F
-
-        return F.sigmoid(self)
-
-    def relu(self):
-        from . import functional as F
-
-        return F.relu(self)
-
-    def softplus(self):
-        from . import functional as F
-
-        return F.softplus(self)
-
-    def reshape(self, *shape):
-        from . import functional as F
-
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return F.reshape(self, shape)
-
-    view = reshape
-
-    def transpose(self, dim0: int = -2, dim1: int = -1):
-        from . import functional as F
-
-        return F.transpose(self, dim0, dim1)
-
-    @property
-    def T(self):
-        """Reverse all dimensions (for 2-D tensors: the matrix transpose)."""
-        from . import functional as F
-
-        return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
-
-    def permute(self, *dims):
-        from . import functional as F
-
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return F.permute(self, dims)
-
-    def gather(self, dim: int, index):
-        from . import functional as F
-
-        return F.gather(self, dim, index)
-
-    def softmax(self, dim: int = -1):
-        from . import functional as F
-
-        return F.softmax(self, dim)
-
-    def log_softmax(self, dim: int = -1):
-        from . import functional as F
-
-        return F.log_softmax(self, dim)
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

@@ -175,3 +175,20 @@ def test_failed_call_changes_nothing():
         w(ib.Tensor(np.zeros((1, 2, 5, 5), np.float32)))
     np.testing.assert_array_equal(w.weight.data, before)
     assert w.weight.grad is None
+
+
+def test_interleaved_calls_get_their_own_columns():
+    """conv2d keeps its columns in a reused buffer; a second call of the same shape before the
+    first one's backward overwrites it, and the first backward must rebuild its own (issue 10)."""
+    rng = np.random.default_rng(5)
+    w = ib.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    xs = [rng.standard_normal((4, 2, 6, 6)) for _ in range(2)]
+    gs = [rng.standard_normal((4, 3, 6, 6)) for _ in range(2)]
+    outs = [F.conv2d(ib.Tensor(x), w, padding=1) for x in xs]  # both forwards first
+    for out, g in zip(outs, gs, strict=True):
+        out.backward(g)
+    tw = torch.tensor(w.data, requires_grad=True)
+    for x, g in zip(xs, gs, strict=True):
+        torch.nn.functional.conv2d(torch.from_numpy(x), tw, padding=1).backward(
+            torch.from_numpy(g))
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10)

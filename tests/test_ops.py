@@ -385,6 +385,15 @@ OPS += [
            ((4, 5),)),
 ]
 
+OPS += [
+    OpCase("lgamma", "lgamma", lambda a: F.lgamma(a), lambda a: torch.lgamma(a), ((3, 4),),
+           "positive"),
+    OpCase("logsumexp_dim1", "logsumexp", lambda a: F.logsumexp(a, dim=1),
+           lambda a: torch.logsumexp(a, dim=1), ((3, 4),)),
+    OpCase("logsumexp_keepdim", "logsumexp", lambda a: F.logsumexp(a, dim=0, keepdim=True),
+           lambda a: torch.logsumexp(a, dim=0, keepdim=True), ((3, 4),)),
+]
+
 OPS_BY_NAME = {c.name: c for c in OPS}
 assert len(OPS_BY_NAME) == len(OPS), "duplicate OpCase names"
 

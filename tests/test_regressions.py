@@ -335,3 +335,21 @@ def test_results_of_scalar_ops_are_arrays():
     for out in (a @ a, (a @ a).exp(), a.sum().log(), a[1], a.max()):
         assert isinstance(out.data, np.ndarray), type(out.data)
         assert out.shape == ()
+
+
+@pytest.mark.parametrize("shape, ids", [
+    ((5, 3), [0, 4, 4, -1, 2, 4]), ((6, 2, 3), [[5, -6, 0], [5, 5, 1]]), ((3,), [1, 1, 2]),
+    ((4, 2), np.zeros(0, dtype=np.int64)), ((4, 2), np.array(3)),
+])
+def test_integer_array_index_backward_sums_repeats_like_add_at(shape, ids):
+    """x[ids] with one integer array (an embedding lookup) scatters by sort and reduceat; it must
+    equal np.add.at, repeated and negative ids included."""
+    rng = np.random.default_rng(0)
+    ids = np.asarray(ids, dtype=np.int64)
+    x = ib.Tensor(rng.standard_normal(shape), requires_grad=True)
+    y = x[ids]
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    z = np.zeros(shape)
+    np.add.at(z, ids, g)
+    np.testing.assert_allclose(x.grad, z, rtol=1e-12, atol=1e-12)

@@ -176,7 +176,9 @@ def test_recurrent_errors():
     with pytest.raises(ValueError, match="sizes"):
         nn.LSTMCell(0, 4)
     rnn = nn.RNN(3, 4)
-    with pytest.raises(ValueError, match=r"rnn: input must have shape \(batch, 3\)"):
+    # issue 10: the message names the layer and the whole input, not one time step's shape
+    with pytest.raises(ValueError, match=r"RNN: input must have shape \(batch, seq, 3\), got "
+                                         r"\(2, 5, 2\)"):
         rnn(np.zeros((2, 5, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="RNN: input"):
         rnn(np.zeros((2, 3), dtype=np.float32))

@@ -1,4 +1,4 @@
-"""The special-function ops of ibcore.special: torch parity and float64 finite differences."""
+"""F.lgamma and F.logsumexp (the Gamma, Beta and mixture heads): torch parity, finite differences."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ibcore as ib
-from ibcore import special
+from ibcore import functional as special
 
 RNG = np.random.default_rng(5)
 

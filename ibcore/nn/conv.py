@@ -12,8 +12,9 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..ops.conv import _pair_int
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter
+from .modules import Module, Parameter, _input, _size
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten"]
 
@@ -32,20 +33,27 @@ class Conv2d(Module):
 
     Initialisation (torch's default): uniform on ``[-1/sqrt(C kh kw), 1/sqrt(C kh kw)]``.
 
+    Dtype rule: as every layer (see `ibcore.nn.Linear`), the layer computes in its parameters'
+    dtype; a floating input of another dtype is cast to it.
+
     Raises:
-        ValueError: for non-positive channel counts or kernel sizes, or (in ``forward``) an input
+        TypeError: if a channel count is not an integer (``Conv2d(3, 4.0, 3)``).
+        ValueError: for channel counts below 1, kernel sizes, strides or paddings that are not
+            integers of at least 1 (0 for padding) or pairs of them, or (in ``forward``) an input
             whose shape does not fit (see `ibcore.functional.conv2d`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        in_channels = _size("Conv2d", "in_channels", in_channels, minimum=-2**62)
+        out_channels = _size("Conv2d", "out_channels", out_channels, minimum=-2**62)
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: channel counts must be positive, got in_channels="
                              f"{in_channels}, out_channels={out_channels}")
-        kh, kw = F._pair_int("Conv2d", "kernel_size", kernel_size, 1)
-        object.__setattr__(self, "stride", F._pair_int("Conv2d", "stride", stride, 1))
-        object.__setattr__(self, "padding", F._pair_int("Conv2d", "padding", padding, 0))
+        kh, kw = _pair_int("Conv2d", "kernel_size", kernel_size, 1)
+        object.__setattr__(self, "stride", _pair_int("Conv2d", "stride", stride, 1))
+        object.__setattr__(self, "padding", _pair_int("Conv2d", "padding", padding, 0))
         object.__setattr__(self, "in_channels", in_channels)
         object.__setattr__(self, "out_channels", out_channels)
         object.__setattr__(self, "kernel_size", (kh, kw))
@@ -57,7 +65,8 @@ class Conv2d(Module):
                      if bias else None)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(_input("Conv2d", x, self.weight.dtype), self.weight, self.bias,
+                        self.stride, self.padding)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -66,14 +75,24 @@ class Conv2d(Module):
 
 class MaxPool2d(Module):
     """Max pooling (``torch.nn.MaxPool2d``); ``stride`` defaults to ``kernel_size``.
-    Shapes ``(N, C, H, W) -> (N, C, Ho, Wo)``; no parameters."""
+    Shapes ``(N, C, H, W) -> (N, C, Ho, Wo)``; no parameters.
+
+    Raises:
+        ValueError: if ``kernel_size``, ``stride`` (at least 1) or ``padding`` (at least 0) is not
+            an integer or a pair of them, naming the layer and the value; in ``forward``, as
+            `ibcore.functional.max_pool2d`.
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         object.__setattr__(self, "kernel_size", kernel_size)
         object.__setattr__(self, "stride", stride)
         object.__setattr__(self, "padding", padding)
-        F._pair_int("MaxPool2d", "kernel_size", kernel_size, 1)
+        name = type(self).__name__
+        _pair_int(name, "kernel_size", kernel_size, 1)
+        if stride is not None:
+            _pair_int(name, "stride", stride, 1)
+        _pair_int(name, "padding", padding, 0)
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -112,12 +131,17 @@ class GlobalAvgPool2d(Module):
 
 class Flatten(Module):
     """Flatten dimensions ``start_dim..end_dim`` into one (``torch.nn.Flatten``; by default
-    ``(N, C, H, W) -> (N, C H W)``)."""
+    ``(N, C, H, W) -> (N, C H W)``).
+
+    Raises:
+        TypeError: if ``start_dim`` or ``end_dim`` is not an integer.
+        ValueError: (in ``forward``) if ``start_dim`` comes after ``end_dim``.
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        object.__setattr__(self, "start_dim", start_dim)
-        object.__setattr__(self, "end_dim", end_dim)
+        object.__setattr__(self, "start_dim", _size("Flatten", "start_dim", start_dim, -2**62))
+        object.__setattr__(self, "end_dim", _size("Flatten", "end_dim", end_dim, -2**62))
 
     def forward(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter
+from .modules import Module, Parameter, _size
 
 __all__ = ["Embedding"]
 
@@ -25,13 +25,16 @@ class Embedding(Module):
     weight sharing of the embedding: one vector per token, whatever the position.
 
     Raises:
-        ValueError: for non-positive sizes; on input that is not integer or holds ids outside
+        TypeError: if a size is not an integer (``Embedding(2.5, 3)``).
+        ValueError: for sizes below 1; on input that is not integer or holds ids outside
             ``[0, num_embeddings)`` (the first offending values are named).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        num_embeddings = _size("Embedding", "num_embeddings", num_embeddings, minimum=-2**62)
+        embedding_dim = _size("Embedding", "embedding_dim", embedding_dim, minimum=-2**62)
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(f"Embedding: sizes must be positive, got num_embeddings="
                              f"{num_embeddings}, embedding_dim={embedding_dim}")

@@ -12,7 +12,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor, get_rng, no_grad
 from .embedding import Embedding
-from .modules import Linear, Module
+from .modules import Linear, Module, _size
 from .recurrent import LSTM, RNN
 
 __all__ = ["NeuralLM", "CharRNN", "sample"]
@@ -32,6 +32,7 @@ class NeuralLM(Module):
     ``(batch, vocab_size)`` for the next token (read through the softmax).
 
     Raises:
+        TypeError: if a size is not an integer.
         ValueError: for non-positive sizes, or input that is not ``(batch, context_size)``.
     """
 
@@ -39,6 +40,9 @@ class NeuralLM(Module):
                  hidden_size: int, direct: bool = False,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        for name, v in (("vocab_size", vocab_size), ("context_size", context_size),
+                        ("embedding_dim", embedding_dim), ("hidden_size", hidden_size)):
+            _size("NeuralLM", name, v, minimum=-2**62)  # integers; ranges below
         if min(vocab_size, context_size, embedding_dim, hidden_size) < 1:
             raise ValueError(f"NeuralLM: sizes must be positive, got vocab_size={vocab_size}, "
                              f"context_size={context_size}, embedding_dim={embedding_dim}, "
@@ -72,7 +76,8 @@ class CharRNN(Module):
     Shapes: ``input (batch, seq)`` integer ids -> logits ``(batch, seq, vocab_size)``.
 
     Raises:
-        ValueError: for bad sizes or an unknown ``cell``.
+        TypeError: if a size is not an integer (named by the layer that checks it).
+        ValueError: for sizes below 1 or an unknown ``cell``.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int,
@@ -80,7 +85,7 @@ class CharRNN(Module):
         super().__init__()
         if cell not in ("rnn", "lstm"):
             raise ValueError(f"CharRNN: cell must be 'rnn' or 'lstm', got {cell!r}")
-        self.vocab_size = int(vocab_size)
+        self.vocab_size = _size("CharRNN", "vocab_size", vocab_size)
         self.embedding = Embedding(vocab_size, embedding_dim, rng=rng, dtype=dtype)
         layer = RNN if cell == "rnn" else LSTM
         self.rnn = layer(embedding_dim, hidden_size, rng=rng, dtype=dtype)

@@ -8,6 +8,7 @@ like ``"layers.0.weight"``.
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
@@ -15,6 +16,37 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
+
+
+def _size(layer: str, name: str, value, minimum: int = 1) -> int:
+    """A layer's integer size argument, checked: an ``int`` (or anything ``operator.index``
+    accepts, such as a NumPy integer) of at least ``minimum``.
+
+    Raises:
+        TypeError: if ``value`` is not an integer (``2.5``, ``4.0``, ``"3"``), naming the layer,
+            the argument and the value.
+        ValueError: if it is below ``minimum``, naming the same.
+    """
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{layer}: {name} must be an integer, got {value!r} "
+                        f"({type(value).__name__})") from None
+    if v < minimum:
+        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {name}={v}")
+    return v
+
+
+def _input(layer: str, x, dtype, name: str = "input") -> Tensor:
+    """The dtype rule every layer applies to its input: a layer computes in its parameters'
+    dtype, so a floating input of another dtype (a float64 batch into a float32 model, or the
+    reverse) is cast to it. The cast is a graph node, so the input's gradient comes back in the
+    input's own dtype. Non-floating input is left alone (the op then decides).
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.dtype.kind == "f" and x.dtype != dtype:
+        return F.astype(x, dtype)
+    return x
 
 
 class Parameter(Tensor):
@@ -37,6 +69,12 @@ class Module:
 
     Subclasses set parameters and sub-modules as attributes in ``__init__`` and define
     ``forward``; calling the module calls ``forward``.
+
+    Conventions every ibcore layer follows: integer sizes are checked in the constructor
+    (``TypeError`` for a non-integer such as ``2.5``, ``ValueError`` below the minimum, naming
+    the layer, the argument and the value); and the dtype rule: a layer computes in its
+    parameters' dtype, casting a floating input of another dtype to it (a float64 NumPy batch
+    into a float32 model runs in float32; the input's gradient comes back in float64).
     """
 
     def __init__(self):
@@ -182,11 +220,22 @@ class Linear(Module):
 
     Initialisation (torch's default): every entry uniform on ``[-1/sqrt(in), 1/sqrt(in)]``, drawn
     from ibcore's global generator (`ibcore.manual_seed`) or ``rng`` if given.
+
+    Dtype rule (every ibcore layer): the layer computes in its parameters' dtype (float32 unless
+    ``dtype`` or `Module.double` says otherwise); a floating input of another dtype, such as a
+    float64 NumPy batch, is cast to it, and its gradient comes back in the input's dtype.
+
+    Raises:
+        TypeError: if a size is not an integer (``Linear(2.5, 3)``).
+        ValueError: if a size is below 1; in ``forward``, if the input's last dimension is not
+            ``in_features`` (see `ibcore.functional.linear`).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        in_features = _size("Linear", "in_features", in_features, minimum=-2**62)
+        out_features = _size("Linear", "out_features", out_features, minimum=-2**62)
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "
                              f"out_features={out_features}")
@@ -199,7 +248,7 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(_input("Linear", x, self.weight.dtype), self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -269,6 +318,7 @@ class MLP(Sequential):
         rng, dtype: passed to each `Linear`.
 
     Raises:
+        TypeError: for a size that is not an integer.
         ValueError: for fewer than two sizes, a non-positive size, or an unknown activation.
     """
 
@@ -277,8 +327,11 @@ class MLP(Sequential):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP: need at least [in, out] sizes, got {sizes}")
-        if any(int(s) < 1 for s in sizes):
-            raise ValueError(f"MLP: sizes must be positive integers, got {sizes}")
+        for i, v in enumerate(sizes):
+            try:
+                _size("MLP", f"sizes[{i}]", v)
+            except ValueError:
+                raise ValueError(f"MLP: sizes must be positive integers, got {sizes}") from None
         if activation not in _ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}; choose from "
                              f"{sorted(_ACTIVATIONS)}")

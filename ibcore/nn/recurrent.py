@@ -8,6 +8,11 @@ backpropagation through time); the cells and `step` methods run one step at a ti
 
 All sequence layers here are **batch first**: inputs ``(batch, seq, features)``. This is
 ``torch.nn.RNN(..., batch_first=True)``; torch's default is ``batch_first=False``.
+
+Given states are checked exactly, never reshaped to fit: ``h0``/``c0`` of a sequence layer are
+``(1, batch, hidden)`` as torch's, or ``(batch, hidden)``; a cell's ``hx`` is ``(batch, hidden)``.
+Inputs and states follow the dtype rule of every layer (`ibcore.nn.Module`): cast to the weights'
+dtype.
 """
 
 from __future__ import annotations
@@ -18,19 +23,13 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter
+from .modules import Module, Parameter, _input, _size
 
 __all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM"]
 
 
 def _uniform(rng, bound, shape, dtype):
     return Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
-
-
-def _check_sizes(name: str, input_size: int, hidden_size: int) -> None:
-    if input_size < 1 or hidden_size < 1:
-        raise ValueError(f"{name}: sizes must be positive, got input_size={input_size}, "
-                         f"hidden_size={hidden_size}")
 
 
 class _RecurrentBase(Module):
@@ -42,7 +41,12 @@ class _RecurrentBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        _check_sizes(type(self).__name__, input_size, hidden_size)
+        name = type(self).__name__
+        input_size = _size(name, "input_size", input_size, minimum=-2**62)
+        hidden_size = _size(name, "hidden_size", hidden_size, minimum=-2**62)
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"{name}: sizes must be positive, got input_size={input_size}, "
+                             f"hidden_size={hidden_size}")
         rng = rng if rng is not None else get_rng()
         k = 1.0 / math.sqrt(hidden_size)
         G, s = self.gates * hidden_size, self.suffix
@@ -64,6 +68,38 @@ class _RecurrentBase(Module):
     def _zeros(self, batch: int) -> Tensor:
         return Tensor(np.zeros((batch, self.hidden_size), dtype=self._weights()[1].dtype))
 
+    def _input(self, input, ndim: int) -> Tensor:
+        """The input, checked to be ``(batch, input_size)`` (``ndim=2``) or ``(batch, seq,
+        input_size)`` (``ndim=3``), cast to the weights' dtype (the dtype rule of `Linear`)."""
+        name = type(self).__name__
+        x = _input(name, input, self._weights()[1].dtype)
+        if x.ndim != ndim or x.shape[-1] != self.input_size:
+            want = "(batch, seq, " if ndim == 3 else "(batch, "
+            raise ValueError(f"{name}: input must have shape {want}{self.input_size}), got "
+                             f"{x.shape}")
+        return x
+
+    def _state(self, s, arg: str, batch: int, layered: bool) -> Tensor:
+        """A given state (``h0``, ``c0``, ``hx``), checked to be exactly ``(batch, hidden)`` or,
+        with ``layered``, ``(1, batch, hidden)`` as torch's sequence layers take it; returned as
+        ``(batch, hidden)`` in the weights' dtype. Never reshaped: a state of the right size but
+        the wrong shape (batch and hidden swapped) is refused, not scrambled."""
+        name, H = type(self).__name__, self.hidden_size
+        s = _input(name, s, self._weights()[1].dtype, arg)
+        if layered and s.shape == (1, batch, H):
+            return s.reshape(batch, H)
+        if s.shape == (batch, H):
+            return s
+        want = f"(1, {batch}, {H}) or ({batch}, {H})" if layered else f"({batch}, {H})"
+        raise ValueError(f"{name}: {arg} must have shape {want} (batch {batch}, hidden_size "
+                         f"{H}), got {s.shape}")
+
+    def _pair(self, hx, arg: str):
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"{type(self).__name__}: {arg} must be a pair (h, c) of tensors, got "
+                            f"{type(hx).__name__}")
+        return hx
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
 
@@ -81,7 +117,10 @@ class RNNCell(_RecurrentBase):
     hidden)``, ``bias_ih``, ``bias_hh (hidden,)``.
 
     Raises:
-        ValueError: for bad sizes, an unknown nonlinearity, or inputs of the wrong shape.
+        TypeError: if ``input_size`` or ``hidden_size`` is not an integer (``RNNCell(2.5, 3)``).
+        ValueError: for sizes below 1, an unknown nonlinearity; in ``forward``, an input that is
+            not ``(batch, input_size)`` or an ``hx`` that is not exactly ``(batch, hidden_size)``
+            (the message names the argument, the shape passed and the shape expected).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
@@ -94,8 +133,8 @@ class RNNCell(_RecurrentBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None) -> Tensor:
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        h = self._zeros(x.shape[0]) if hx is None else hx
+        x = self._input(input, 2)
+        h = self._zeros(x.shape[0]) if hx is None else self._state(hx, "hx", x.shape[0], False)
         return F.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
 
 
@@ -112,8 +151,11 @@ class RNN(_RecurrentBase):
     named as torch's: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``.
 
     Raises:
-        ValueError: for bad sizes, ``batch_first=False``, an unknown nonlinearity, or inputs of
-            the wrong shape.
+        TypeError: if ``input_size`` or ``hidden_size`` is not an integer (``RNN(3, 2.5)``).
+        ValueError: for sizes below 1, ``batch_first=False``, an unknown nonlinearity; in
+            ``forward``, an input that is not ``(batch, seq, input_size)`` (its whole shape is
+            named) or an ``h0`` that is not exactly ``(1, batch, hidden)`` or ``(batch,
+            hidden)``.
     """
 
     suffix = "_l0"
@@ -131,19 +173,12 @@ class RNN(_RecurrentBase):
         self.nonlinearity = nonlinearity
         self.batch_first = True
 
-    def _h0(self, x: Tensor, h0):
-        if h0 is None:
-            return self._zeros(x.shape[0])
-        h0 = h0 if isinstance(h0, Tensor) else Tensor(h0)
-        return h0.reshape(h0.shape[-2], h0.shape[-1]) if h0.ndim == 3 else h0
-
     def forward(self, input, h0=None) -> tuple[Tensor, Tensor]:
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        if x.ndim != 3:
-            raise ValueError(f"RNN: input must have shape (batch, seq, {self.input_size}), got "
-                             f"{x.shape}")
-        out = F.rnn(x, self._h0(x, h0), *self._weights(), nonlinearity=self.nonlinearity)
-        return out, out[:, -1].reshape(1, x.shape[0], self.hidden_size)
+        x = self._input(input, 3)
+        B = x.shape[0]
+        h = self._zeros(B) if h0 is None else self._state(h0, "h0", B, True)
+        out = F.rnn(x, h, *self._weights(), nonlinearity=self.nonlinearity)
+        return out, out[:, -1].reshape(1, B, self.hidden_size)
 
     def step(self, x_t, h) -> Tensor:
         """One time step, ``(batch, input_size), (batch, hidden) -> (batch, hidden)``."""
@@ -175,16 +210,23 @@ class LSTMCell(_RecurrentBase):
     None) -> ``(h', c')``.
 
     Raises:
-        ValueError: for bad sizes or inputs of the wrong shape.
+        TypeError: if a size is not an integer, or ``hx`` is not a pair ``(h, c)``.
+        ValueError: for sizes below 1; in ``forward``, an input that is not ``(batch,
+            input_size)`` or an ``h`` or ``c`` that is not exactly ``(batch, hidden_size)`` (never
+            reshaped to fit).
     """
 
     gates = 4
 
     def forward(self, input, hx=None) -> tuple[Tensor, Tensor]:
-        x = input if isinstance(input, Tensor) else Tensor(input)
+        x = self._input(input, 2)
+        B = x.shape[0]
         if hx is None:
-            hx = (self._zeros(x.shape[0]), self._zeros(x.shape[0]))
-        out = F.lstm_cell(x, hx[0], hx[1], *self._weights())
+            h, c = self._zeros(B), self._zeros(B)
+        else:
+            h, c = self._pair(hx, "hx")
+            h, c = self._state(h, "hx[0] (h)", B, False), self._state(c, "hx[1] (c)", B, False)
+        out = F.lstm_cell(x, h, c, *self._weights())
         return out[0], out[1]
 
 
@@ -197,8 +239,15 @@ class LSTM(_RecurrentBase):
     (batch, seq, hidden)`` and ``h_n, c_n (1, batch, hidden)``. Parameters ``weight_ih_l0``,
     ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0`` as torch's.
 
+    ``hx = (h0, c0)``, each exactly ``(1, batch, hidden)`` as in torch, or ``(batch,
+    hidden)``; zeros if None. A state of the right size but another shape (batch and hidden
+    swapped) is refused, never reshaped.
+
     Raises:
-        ValueError: for bad sizes, ``batch_first=False``, or inputs of the wrong shape.
+        TypeError: if a size is not an integer (``LSTM(2.5, 3)``), or ``hx`` is not a pair.
+        ValueError: for sizes below 1, ``batch_first=False``; in ``forward``, an input that is
+            not ``(batch, seq, input_size)`` or an ``h0``/``c0`` of another shape (the message
+            names the argument, the shape passed and the shape expected).
     """
 
     gates = 4
@@ -230,13 +279,14 @@ class LSTM(_RecurrentBase):
         return h, state[1]
 
     def forward(self, input, hx=None):
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"LSTM: input must have shape (batch, seq, {self.input_size}), got "
-                             f"{x.shape}")
+        x = self._input(input, 3)
         B, T, _ = x.shape
         H = self.hidden_size
-        h0, c0 = self.init_state(B) if hx is None else tuple(s.reshape(B, H) for s in hx)
+        if hx is None:
+            h0, c0 = self.init_state(B)
+        else:
+            h0, c0 = self._pair(hx, "hx")
+            h0, c0 = self._state(h0, "h0", B, True), self._state(c0, "c0", B, True)
         both = F.lstm(x, h0, c0, *self._weights())  # (B, T, 2H): h_t then c_t
         out = both[:, :, :H]
         last = both[:, -1]

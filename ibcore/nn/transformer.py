@@ -14,7 +14,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor, get_rng
 from .attention import MultiHeadAttention
-from .modules import Linear, Module, Parameter
+from .modules import Linear, Module, Parameter, _input, _size
 
 __all__ = ["LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
            "TransformerBlock", "ReadoutTransformer", "sinusoidal_table"]
@@ -32,15 +32,21 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  dtype=np.float32):
         super().__init__()
-        ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) \
-            else tuple(int(n) for n in normalized_shape)
-        if not ns or any(n < 1 for n in ns):
+        if isinstance(normalized_shape, (tuple, list)):
+            ns = tuple(_size("LayerNorm", f"normalized_shape[{i}]", n)
+                       for i, n in enumerate(normalized_shape))
+        else:
+            ns = (_size("LayerNorm", "normalized_shape", normalized_shape),)
+        if not ns:
             raise ValueError(f"LayerNorm: normalized_shape must be positive, got {ns}")
         self.normalized_shape, self.eps = ns, float(eps)
         self.weight = Parameter(np.ones(ns, dtype=dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(ns, dtype=dtype)) if elementwise_affine else None
 
     def forward(self, x):
+        dtype = self.weight.dtype if self.weight is not None else None
+        if dtype is not None:
+            x = _input("LayerNorm", x, dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -68,6 +74,8 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, max_len: int, d_model: int, scale: float = 1.0, dtype=np.float32):
         super().__init__()
+        max_len = _size("SinusoidalPositionalEncoding", "max_len", max_len)
+        d_model = _size("SinusoidalPositionalEncoding", "d_model", d_model)
         self.max_len, self.d_model = max_len, d_model
         object.__setattr__(self, "table", (scale * sinusoidal_table(max_len, d_model))
                            .astype(dtype))
@@ -87,6 +95,8 @@ class LearnedPositionalEncoding(Module):
     def __init__(self, max_len: int, d_model: int, scale: float = 1.0,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        max_len = _size("LearnedPositionalEncoding", "max_len", max_len)
+        d_model = _size("LearnedPositionalEncoding", "d_model", d_model)
         rng = rng if rng is not None else get_rng()
         self.max_len, self.d_model = max_len, d_model
         self.weight = Parameter((scale * rng.standard_normal((max_len, d_model))).astype(dtype))
@@ -96,7 +106,7 @@ class LearnedPositionalEncoding(Module):
         if L > self.max_len:
             raise ValueError(f"LearnedPositionalEncoding: sequence of length {L} is longer than "
                              f"max_len={self.max_len}")
-        return x + self.weight[:L]
+        return _input("LearnedPositionalEncoding", x, self.weight.dtype) + self.weight[:L]
 
 
 class TransformerBlock(Module):
@@ -112,12 +122,18 @@ class TransformerBlock(Module):
     Args:
         d_model, num_heads: width and number of attention heads.
         d_ff: hidden width of the MLP (default ``4 * d_model``).
+
+    Raises:
+        TypeError: if a size is not an integer.
+        ValueError: if a size is below 1, or (as `MultiHeadAttention`) ``num_heads`` does not
+            divide ``d_model``.
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int | None = None,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        d_ff = 4 * d_model if d_ff is None else d_ff
+        d_model = _size("TransformerBlock", "d_model", d_model)
+        d_ff = 4 * d_model if d_ff is None else _size("TransformerBlock", "d_ff", d_ff)
         self.ln1 = LayerNorm(d_model, dtype=dtype)
         self.attn = MultiHeadAttention(d_model, num_heads, rng=rng, dtype=dtype)
         self.ln2 = LayerNorm(d_model, dtype=dtype)
@@ -125,6 +141,7 @@ class TransformerBlock(Module):
         self.ff2 = Linear(d_ff, d_model, rng=rng, dtype=dtype)
 
     def forward(self, x, attn_mask=None):
+        x = _input("TransformerBlock", x, self.ff1.weight.dtype)  # the dtype rule of Linear
         h, _ = self.attn(self.ln1(x), attn_mask=attn_mask, need_weights=False)
         x = x + h
         return x + self.ff2(F.relu(self.ff1(self.ln2(x))))
@@ -148,6 +165,7 @@ class ReadoutTransformer(Module):
         readout: the position whose final state is classified (default -1, the last).
 
     Raises:
+        TypeError: if a size is not an integer.
         ValueError: for non-positive sizes or an unknown ``pos``.
     """
 
@@ -156,6 +174,10 @@ class ReadoutTransformer(Module):
                  pos: str = "learned", embed_scale: float = 1.0, pos_scale: float = 1.0,
                  readout: int = -1, rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
+        for name, v in (("vocab_size", vocab_size), ("seq_len", seq_len), ("d_model", d_model),
+                        ("num_heads", num_heads), ("num_classes", num_classes),
+                        ("num_layers", num_layers)):
+            _size("ReadoutTransformer", name, v, minimum=-2**62)  # integers; ranges below
         if min(vocab_size, seq_len, d_model, num_heads, num_classes) < 1 or num_layers < 0:
             raise ValueError("ReadoutTransformer: sizes must be positive (num_layers >= 0)")
         if pos not in ("learned", "sinusoidal"):
