@@ -1,4 +1,4 @@
-"""F.lgamma and F.logsumexp (the Gamma, Beta and mixture heads): torch parity, finite differences."""
+"""F.lgamma and F.logsumexp (for the Gamma, Beta and mixture heads): torch parity, finite diffs."""
 
 from __future__ import annotations
 
