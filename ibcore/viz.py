@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BOOK_STYLE", "book_png", "decision_boundary", "loss_curves", "quantize_png",
-           "use_book_style"]
+__all__ = ["BOOK_STYLE", "book_png", "decision_boundary", "loss_curves", "predictive_band",
+           "quantize_png", "use_book_style"]
 
 #: matplotlib settings for the book's figures. The text column is 688 CSS px wide and a phone's
 #: is about 358 px, so a 6.4 in figure at 100 CSS px per inch fills the column and is drawn at
@@ -147,3 +147,35 @@ def loss_curves(ax, curves: dict[str, list[float]], *, ylabel: str = "loss (nats
         ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
+
+
+def predictive_band(ax, grid, mean, lo, hi, x_data=None, y_data=None, *, level: float = 0.9,
+                    true_mean=None, title: str | None = None, xlabel: str = "input $x$"):
+    """A head's predictive distribution over a 1-D input: the fitted mean, the central interval
+    ``[lo, hi]`` at ``level`` (e.g. from ``Head.predictive_interval``), the training data and,
+    if given, the true mean.
+
+    ``grid``, ``mean``, ``lo``, ``hi`` and ``true_mean`` are 1-D arrays of one length (the
+    inputs and the values there); ``x_data``/``y_data`` the training points. Raises
+    ``ValueError`` if the curves' lengths differ from ``grid``'s.
+    """
+    grid = np.asarray(grid).ravel()
+    curves = {"mean": mean, "lo": lo, "hi": hi}
+    if true_mean is not None:
+        curves["true_mean"] = true_mean
+    for name, c in curves.items():
+        if np.asarray(c).ravel().shape != grid.shape:
+            raise ValueError(f"predictive_band: {name} has shape {np.shape(c)}, expected "
+                             f"{grid.shape} like grid")
+    if x_data is not None:
+        ax.scatter(np.asarray(x_data).ravel(), np.asarray(y_data).ravel(), s=3, c="grey",
+                   alpha=0.35, label="training data")
+    ax.fill_between(grid, np.ravel(lo), np.ravel(hi), alpha=0.3,
+                    label=f"{level:.0%} interval")
+    ax.plot(grid, np.ravel(mean), "k", lw=1.5, label="fitted mean")
+    if true_mean is not None:
+        ax.plot(grid, np.ravel(true_mean), "r--", lw=1, label="true mean")
+    if title is not None:
+        ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return ax

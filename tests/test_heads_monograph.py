@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from fdcheck import central_diff
 from scipy import stats
 from torch import distributions as D
 
@@ -29,16 +30,6 @@ def _sp(r):
     return np.logaddexp(0, r)
 
 
-def _fd(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 def _check_grad(head, eta, y, torch_nll):
     """ibcore's gradient equals torch's and float64 finite differences of ibcore's NLL."""
     e = ib.Tensor(eta, requires_grad=True)
@@ -46,7 +37,7 @@ def _check_grad(head, eta, y, torch_nll):
     te = torch.tensor(eta, requires_grad=True)
     torch_nll(te).sum().backward()
     np.testing.assert_allclose(e.grad, te.grad.numpy(), rtol=1e-9, atol=1e-11)
-    fd = _fd(lambda v: float(head.nll(ib.Tensor(v), y, "sum").data), eta)
+    fd = central_diff(lambda v: float(head.nll(ib.Tensor(v), y, "sum").data), eta)
     np.testing.assert_allclose(e.grad, fd, rtol=1e-6, atol=1e-8)
     return e.grad
 

@@ -6,22 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fdcheck import central_diff
 
 import ibcore as ib
 from ibcore import F, nn
-
-
-def _fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 @pytest.mark.parametrize("shape", [(7, 4), (5, 3, 6)])
@@ -57,16 +45,19 @@ def test_batch_norm_backward_matches_finite_differences(training):
     G = rng.standard_normal((6, 3))
     rm, rv = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
 
-    def loss():
+    def loss(X, w, b):
         return float((F.batch_norm(ib.Tensor(X), None if training else rm,
                                    None if training else rv, ib.Tensor(w), ib.Tensor(b),
                                    training=training).data * G).sum())
 
+    fd = (central_diff(lambda v: loss(v, w, b), X), central_diff(lambda v: loss(X, v, b), w),
+          central_diff(lambda v: loss(X, w, v), b))
+
     x, wt, bt = (ib.Tensor(a, requires_grad=True) for a in (X, w, b))
     (F.batch_norm(x, None if training else rm, None if training else rv, wt, bt,
                   training=training) * ib.Tensor(G)).sum().backward()
-    for t, arr in ((x, X), (wt, w), (bt, b)):
-        np.testing.assert_allclose(t.grad, _fd_grad(loss, arr), rtol=1e-6, atol=1e-8)
+    for t, g in zip((x, wt, bt), fd, strict=True):
+        np.testing.assert_allclose(t.grad, g, rtol=1e-6, atol=1e-8)
 
 
 def test_batch_norm_errors():

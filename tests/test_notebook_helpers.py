@@ -93,3 +93,21 @@ def test_glue_closes_a_glued_figure():
     fig, _ = plt.subplots()
     glue("fig-test", fig, display=False)
     assert fig.number not in plt.get_fignums()
+
+
+def test_predictive_band_draws_and_refuses_mismatched_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ibcore.viz import predictive_band
+
+    fig, ax = plt.subplots()
+    x = np.linspace(0, 1, 5)
+    predictive_band(ax, x, x, x - 1, x + 1, x, x, true_mean=x, title="t")
+    assert [l.get_label() for l in ax.lines] == ["fitted mean", "true mean"]
+    assert ax.get_title() == "t" and len(ax.collections) == 2  # data and band
+    with pytest.raises(ValueError, match="lo has shape"):
+        predictive_band(ax, x, x, x[:3], x)
+    plt.close(fig)
