@@ -3,6 +3,7 @@
 One submodule per family, re-exported here so chapters write ``ibcore.data.digits()``:
 
 - `classic`: `xor`, `digits` (scikit-learn's 8x8 digits with a fixed stratified split).
+- `images`: `canvas`, `shift`, `shifted_copies`, `power_spectrum` (image transforms, chapter 4).
 - `regression`: `count_data` (Poisson counts, rate `count_rate`), `heteroscedastic_data` (noise
   scale `hetero_scale` growing with |x|, mean `hetero_mean`).
 - `text`: `char_corpus` (the standard library's ``pydoc_data.topics``), `Vocab`,
@@ -13,6 +14,7 @@ One submodule per family, re-exported here so chapters write ``ibcore.data.digit
 """
 
 from .classic import Split, digits, xor
+from .images import canvas, power_spectrum, shift, shifted_copies
 from .markov import MarkovSource
 from .pointer import PointerTask, pointer, pointer_khop, pointer_tokens
 from .regression import (
@@ -26,7 +28,7 @@ from .sequence import delayed_recall
 from .text import CharCorpus, Vocab, char_corpus, context_windows, sequence_batch
 
 __all__ = [
-    "xor", "digits", "Split",
+    "xor", "digits", "Split", "canvas", "shift", "shifted_copies", "power_spectrum",
     "count_data", "count_rate", "heteroscedastic_data", "hetero_mean", "hetero_scale",
     "char_corpus", "CharCorpus", "Vocab", "context_windows", "sequence_batch",
     "MarkovSource", "delayed_recall",

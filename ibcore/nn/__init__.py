@@ -7,7 +7,16 @@ the language models of Posts 4 and 5 (`nn.embedding`, `nn.recurrent`, `nn.langua
 
 from .. import functional
 from .attention import MultiHeadAttention
-from .conv import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d
+from .conv import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool2d,
+    MaxPool2d,
+    OffsetTiedLinear,
+    offset_index,
+    receptive_field,
+)
 from .embedding import Embedding
 from .language import CharRNN, NeuralLM, sample
 from .modules import (
@@ -37,7 +46,8 @@ from .utils import clip_grad_norm_
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Identity", "Tanh", "ReLU", "Sigmoid",
     "Softplus", "functional", "clip_grad_norm_",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "OffsetTiedLinear",
+    "offset_index", "receptive_field",
     "MultiHeadAttention", "LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "TransformerBlock", "ReadoutTransformer",
     "BatchNorm1d", "Dropout", "DeepMLP", "init_linear_",

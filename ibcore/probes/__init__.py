@@ -7,6 +7,8 @@ ablations, activation patching). One submodule per kind of probe, re-exported he
 - `patching`: `causal_trace` (activation patching, Post 7).
 - `curvature`: `flat_grad`, `hessian_vector_product`, `hessian_top_eigenvalue` (sharpness),
   `layer_grad_norms` (per-layer gradient norms; monograph chapter 3).
+- `convolution`: `effective_receptive_field`, `erf_std`, `offset_tied_fraction`,
+  `window_fraction` (monograph chapter 4).
 """
 
 from .attention import (
@@ -17,6 +19,12 @@ from .attention import (
     predict,
     uniform_attention_accuracy,
     value_weighted_attention,
+)
+from .convolution import (
+    effective_receptive_field,
+    erf_std,
+    offset_tied_fraction,
+    window_fraction,
 )
 from .curvature import (
     flat_grad,
@@ -31,5 +39,6 @@ __all__: list[str] = [
     "attention_maps", "predict", "uniform_attention_accuracy", "flip_test", "attention_rollout",
     "value_weighted_attention", "grad_times_input", "causal_trace", "hidden_grads",
     "hidden_grad_norms", "flat_grad", "hessian_vector_product", "hessian_top_eigenvalue",
-    "layer_grad_norms",
+    "layer_grad_norms", "effective_receptive_field", "erf_std", "offset_tied_fraction",
+    "window_fraction",
 ]
