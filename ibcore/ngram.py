@@ -117,7 +117,7 @@ class NGramLM:
             raise ValueError(f"NGramLM: discount must be in (0, 1), got {discount}")
         self.vocab_size, self.context_size = vocab_size, context_size
         self.smoothing, self.k, self.discount = smoothing, float(k), discount
-        self.orders: list[_Order] | None = None
+        self.orders: list[_Order | None] | None = None
 
     def _check_ids(self, ids, what: str, min_len: int) -> np.ndarray:
         ids = np.asarray(ids)
@@ -132,7 +132,8 @@ class NGramLM:
         return ids.astype(np.int64)
 
     def fit(self, ids) -> NGramLM:
-        """Count every ``(j+1)``-gram of ``ids``, ``j = 0..N``; returns ``self``.
+        """Count every ``(j+1)``-gram of ``ids``, ``j = 0..N`` (add-k: ``j = N`` only; the
+        counts of order ``j`` are ``self.orders[j]``); returns ``self``.
 
         Raises:
             ValueError: for ids that are not 1-D integers in ``[0, V)`` or fewer than ``N + 1``.
@@ -141,9 +142,12 @@ class NGramLM:
         V, N = self.vocab_size, self.context_size
         orders = []
         for j in range(N + 1):
+            if self.smoothing == "add-k" and j < N:
+                orders.append(None)  # add-k reads the highest order only
+                continue
             grams = np.lib.stride_tricks.sliding_window_view(ids, j + 1)
             raw_codes, raw_counts = np.unique(_codes(grams, V), return_counts=True)
-            if j == N or self.smoothing == "add-k":
+            if j == N:
                 orders.append(_Order(raw_codes, raw_counts, V))
             else:
                 # continuation counts: distinct left extensions of each (j+1)-gram
