@@ -37,7 +37,7 @@ from .ops.pointwise import (
     tanh,
     where,
 )
-from .ops.recurrent import lstm, lstm_cell, rnn, rnn_cell
+from .ops.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from .ops.reduce import log_softmax, logsumexp, max, mean, softmax, sum
 from .ops.shape import cat, gather, index, permute, reshape, stack, transpose
 
@@ -49,5 +49,5 @@ __all__ = [
     "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "scaled_dot_product_attention", "layer_norm", "batch_norm", "dropout",
     "conv2d", "max_pool2d", "avg_pool2d",
-    "rnn_cell", "rnn", "lstm_cell", "lstm",
+    "rnn_cell", "rnn", "lstm_cell", "lstm", "gru_cell", "gru",
 ]

@@ -362,6 +362,25 @@ OPS: list[OpCase] = [
            lambda x, h, c, wi, wh: F.lstm(x, h, c, wi, wh),
            lambda x, h, c, wi, wh: _torch_lstm_seq(x, h, c, wi, wh),
            ((3, 2, 2), (3, 3), (3, 3), (12, 2), (12, 3))),
+    # GRU (Chapter 6): torch's own GRU cell kernel as the reference, gate blocks [r, z, n]
+    OpCase("gru_cell", "gru_cell",
+           lambda x, h, wi, wh, bi, bh: F.gru_cell(x, h, wi, wh, bi, bh),
+           lambda x, h, wi, wh, bi, bh: torch.gru_cell(x, h, wi, wh, bi, bh),
+           ((3, 4), (3, 5), (15, 4), (15, 5), (15,), (15,))),
+    OpCase("gru_cell_nobias", "gru_cell",
+           lambda x, h, wi, wh: F.gru_cell(x, h, wi, wh),
+           lambda x, h, wi, wh: torch.gru_cell(x, h, wi, wh),
+           ((2, 3), (2, 2), (6, 3), (6, 2))),
+    OpCase("gru_seq", "gru",
+           lambda x, h, wi, wh, bi, bh: F.gru(x, h, wi, wh, bi, bh),
+           lambda x, h, wi, wh, bi, bh: torch.stack(
+               _torch_unroll(x, h, lambda xt, ht: torch.gru_cell(xt, ht, wi, wh, bi, bh)), 1),
+           ((2, 5, 3), (2, 4), (12, 3), (12, 4), (12,), (12,))),
+    OpCase("gru_seq_nobias", "gru",
+           lambda x, h, wi, wh: F.gru(x, h, wi, wh),
+           lambda x, h, wi, wh: torch.stack(
+               _torch_unroll(x, h, lambda xt, ht: torch.gru_cell(xt, ht, wi, wh)), 1),
+           ((3, 2, 2), (3, 3), (9, 2), (9, 3))),
 ]
 
 # Monograph chapter 3 (batch_norm, dropout): more tests in tests/test_norm_dropout.py. Dropout's

@@ -73,6 +73,7 @@ def test_lstm_hx_must_be_a_pair():
     (nn.LSTMCell, lambda s: (np.zeros(s, np.float32), np.zeros((4, 3), np.float32))),
     (nn.LSTMCell, lambda s: (np.zeros((4, 3), np.float32), np.zeros(s, np.float32))),
     (nn.RNNCell, lambda s: np.zeros(s, np.float32)),
+    (nn.GRUCell, lambda s: np.zeros(s, np.float32)),
 ])
 @pytest.mark.parametrize("shape", [(3, 4), (1, 4, 3)])
 def test_cells_refuse_a_state_of_the_wrong_shape(cls, make_hx, shape):
@@ -91,6 +92,36 @@ def test_rnn_names_the_whole_input_shape():
     with raises(ValueError, "lstm", "input", "(4, 5, 2)", "(batch, seq, 3)"):
         F.lstm(np.zeros((4, 5, 2)), np.zeros((4, 2)), np.zeros((4, 2)), np.zeros((8, 3)),
                np.zeros((8, 2)))
+
+
+def test_gru_refuses_bad_shapes_naming_them():
+    """The GRU (Chapter 6) refuses as the RNN and LSTM do: the layer or op, the argument, the
+    shape passed and the shape expected; a swapped h0 is refused, never reshaped."""
+    gru = nn.GRU(3, 2)
+    with raises(ValueError, "GRU", "input", "(4, 5, 2)", "(batch, seq, 3)"):
+        gru(np.zeros((4, 5, 2), dtype=np.float32))
+    with raises(ValueError, "GRU", "h0", "(1, 2, 4)", "(1, 4, 2)"):
+        gru(np.zeros((4, 5, 3), dtype=np.float32), np.zeros((1, 2, 4), dtype=np.float32))
+    with raises(ValueError, "gru", "input", "(4, 5, 2)", "(batch, seq, 3)"):
+        F.gru(np.zeros((4, 5, 2)), np.zeros((4, 2)), np.zeros((6, 3)), np.zeros((6, 2)))
+    with raises(ValueError, "gru", "seq >= 1", "(4, 0, 3)"):
+        F.gru(np.zeros((4, 0, 3)), np.zeros((4, 2)), np.zeros((6, 3)), np.zeros((6, 2)))
+    with raises(ValueError, "gru_cell", "weight_hh", "(3 * hidden, hidden)", "(8, 2)"):
+        F.gru_cell(np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((6, 3)), np.zeros((8, 2)))
+    with raises(ValueError, "gru_cell", "weight_ih", "(6, input_size)", "(8, 3)"):
+        F.gru_cell(np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((8, 3)), np.zeros((6, 2)))
+    with raises(ValueError, "gru_cell", "bias_hh", "(6,)", "(8,)"):
+        F.gru_cell(np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((6, 3)), np.zeros((6, 2)),
+                   np.zeros(6), np.zeros(8))
+    with raises(ValueError, "GRU", "batch_first"):
+        nn.GRU(3, 2, batch_first=False)
+    with raises(TypeError, "GRU", "hidden_size"):
+        nn.GRU(3, 2.5)
+    with raises(ValueError, "GRUCell", "sizes"):
+        nn.GRUCell(0, 2)
+    with torch.no_grad():  # torch refuses the same h0
+        with pytest.raises(RuntimeError):
+            torch.nn.GRU(3, 2, batch_first=True)(torch.zeros(4, 5, 3), torch.zeros(1, 2, 4))
 
 
 def test_rnn_refuses_a_swapped_h0():
@@ -225,6 +256,8 @@ def _models():
         (nn.LSTM(3, 4, rng=rng), (2, 5, 3)),
         (nn.RNNCell(3, 4, rng=rng), (2, 3)),
         (nn.LSTMCell(3, 4, rng=rng), (2, 3)),
+        (nn.GRU(3, 4, rng=rng), (2, 5, 3)),
+        (nn.GRUCell(3, 4, rng=rng), (2, 3)),
         (nn.MultiHeadAttention(4, 2, rng=rng), (2, 5, 4)),
         (nn.LayerNorm(4), (2, 5, 4)),
         (nn.TransformerBlock(4, 2, rng=rng), (2, 5, 4)),

@@ -125,6 +125,83 @@ def test_lstm_matches_torch():
     _grads_agree(lstm, tlstm)
 
 
+def test_gru_and_gru_cell_match_torch():
+    """nn.GRU / nn.GRUCell (Chapter 6) against torch's: same float64 weights, forward and every
+    gradient to float rounding, with a random upstream gradient and a given h0."""
+    B, T, I, H = 3, 7, 4, 5
+    gru = nn.GRU(I, H).double()
+    tgru = torch.nn.GRU(I, H, batch_first=True).double()
+    _copy_to_torch(gru, tgru)
+    x = RNG.standard_normal((B, T, I))
+    h0 = RNG.standard_normal((1, B, H))
+    xi, hi = ib.Tensor(x.copy(), requires_grad=True), ib.Tensor(h0.copy(), requires_grad=True)
+    xt, ht = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out, hn = gru(xi, hi)
+    tout, thn = tgru(xt, ht)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(hn.data, thn.detach().numpy(), rtol=1e-12, atol=1e-13)
+    g1, g2 = RNG.standard_normal(out.shape), RNG.standard_normal(hn.shape)
+    ((out * ib.Tensor(g1)).sum() + (hn * ib.Tensor(g2)).sum()).backward()
+    ((tout * torch.from_numpy(g1)).sum() + (thn * torch.from_numpy(g2)).sum()).backward()
+    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(hi.grad, ht.grad.numpy(), rtol=1e-10, atol=1e-11)
+    _grads_agree(gru, tgru)
+    assert [n for n, _ in gru.named_parameters()] == [n for n, _ in tgru.named_parameters()]
+    for name, p in gru.named_parameters():
+        assert p.shape == tuple(getattr(tgru, name).shape), name
+
+    cell = nn.GRUCell(I, H).double()
+    tcell = torch.nn.GRUCell(I, H).double()
+    _copy_to_torch(cell, tcell)
+    assert [n for n, _ in cell.named_parameters()] == [n for n, _ in tcell.named_parameters()]
+    hx = RNG.standard_normal((B, H))
+    o = cell(x[:, 0], hx)
+    to = tcell(torch.from_numpy(x[:, 0]), torch.from_numpy(hx))
+    np.testing.assert_allclose(o.data, to.detach().numpy(), rtol=1e-12, atol=1e-13)
+    g = RNG.standard_normal(o.shape)
+    (o * ib.Tensor(g)).sum().backward()
+    (to * torch.from_numpy(g)).sum().backward()
+    _grads_agree(cell, tcell)
+
+
+def test_gru_float32_matches_torch_float32():
+    """In float32 (the book's default) the GRU agrees with torch's to float32 rounding."""
+    gru = nn.GRU(3, 8, rng=np.random.default_rng(3))
+    tgru = torch.nn.GRU(3, 8, batch_first=True)
+    _copy_to_torch(gru, tgru)
+    x = RNG.standard_normal((4, 20, 3)).astype(np.float32)
+    out, _ = gru(x)
+    tout, _ = tgru(torch.from_numpy(x))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_gru_sequence_op_equals_unrolled_cells_and_step():
+    """The fused BPTT of F.gru against the same GRU cell unrolled step by step (values and every
+    gradient), and GRU.step / hidden_grads agree with the fused forward."""
+    B, T, I, H = 2, 5, 3, 4
+    arrays = [RNG.standard_normal(s) * 0.7 for s in ((B, T, I), (B, H), (3 * H, I), (3 * H, H),
+                                                      (3 * H,), (3 * H,))]
+    R = RNG.standard_normal((B, T, H))
+    ts1 = [ib.Tensor(a.copy(), requires_grad=True) for a in arrays]
+    l1 = (F.gru(*ts1) * ib.Tensor(R)).sum()
+    l1.backward()
+    ts2 = [ib.Tensor(a.copy(), requires_grad=True) for a in arrays]
+    x, h, *w = ts2
+    hs = []
+    for t in range(T):
+        h = F.gru_cell(x[:, t], h, *w)
+        hs.append(h)
+    l2 = (ib.stack(hs, dim=1) * ib.Tensor(R)).sum()
+    l2.backward()
+    assert abs(l1.item() - l2.item()) < 1e-12
+    for a, b in zip(ts1, ts2, strict=True):
+        np.testing.assert_allclose(a.grad, b.grad, rtol=1e-11, atol=1e-12)
+    gru = nn.GRU(I, H).double()
+    _, g = ib.probes.hidden_grads(gru, arrays[0], lambda hs: (hs[-1] * hs[-1]).sum())
+    assert g.shape == (T, B, H) and np.abs(g[-1]).max() > 0
+
+
 def test_rnn_sequence_op_equals_unrolled_cells_and_finite_differences():
     """The fused BPTT of F.rnn against (a) the same cell unrolled step by step, and (b) float64
     central differences of a random projection of every output."""
@@ -175,6 +252,8 @@ def test_recurrent_errors():
         nn.RNN(3, 4, batch_first=False)
     with pytest.raises(ValueError, match="sizes"):
         nn.LSTMCell(0, 4)
+    with pytest.raises(ValueError, match="CharRNN: cell"):
+        nn.CharRNN(5, 3, 4, cell="transformer")
     rnn = nn.RNN(3, 4)
     # issue 10: the message names the layer and the whole input, not one time step's shape
     with pytest.raises(ValueError, match=r"RNN: input must have shape \(batch, seq, 3\), got "

@@ -32,7 +32,7 @@ from .modules import (
     Tanh,
 )
 from .norm import BatchNorm1d, Dropout
-from .recurrent import LSTM, RNN, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .residual import DeepMLP, init_linear_
 from .transformer import (
     LayerNorm,
@@ -51,5 +51,6 @@ __all__ = [
     "MultiHeadAttention", "LayerNorm", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "TransformerBlock", "ReadoutTransformer",
     "BatchNorm1d", "Dropout", "DeepMLP", "init_linear_",
-    "Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "NeuralLM", "CharRNN", "sample",
+    "Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU",
+    "NeuralLM", "CharRNN", "sample",
 ]

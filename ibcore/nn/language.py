@@ -13,7 +13,7 @@ from .. import functional as F
 from ..tensor import Tensor, get_rng, no_grad
 from .embedding import Embedding
 from .modules import Linear, Module, _size
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN
 
 __all__ = ["NeuralLM", "CharRNN", "sample"]
 
@@ -70,8 +70,8 @@ class NeuralLM(Module):
 
 
 class CharRNN(Module):
-    """Embedding, one recurrent layer (``cell="rnn"`` Elman tanh, or ``"lstm"``), and a linear
-    read-out at every step: ``logits_t = h_t V^T + c``, predicting token ``t + 1``.
+    """Embedding, one recurrent layer (``cell="rnn"`` Elman tanh, ``"lstm"`` or ``"gru"``), and a
+    linear read-out at every step: ``logits_t = h_t V^T + c``, predicting token ``t + 1``.
 
     Shapes: ``input (batch, seq)`` integer ids -> logits ``(batch, seq, vocab_size)``.
 
@@ -83,11 +83,11 @@ class CharRNN(Module):
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int,
                  cell: str = "rnn", rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        if cell not in ("rnn", "lstm"):
-            raise ValueError(f"CharRNN: cell must be 'rnn' or 'lstm', got {cell!r}")
+        if cell not in ("rnn", "lstm", "gru"):
+            raise ValueError(f"CharRNN: cell must be 'rnn', 'lstm' or 'gru', got {cell!r}")
         self.vocab_size = _size("CharRNN", "vocab_size", vocab_size)
         self.embedding = Embedding(vocab_size, embedding_dim, rng=rng, dtype=dtype)
-        layer = RNN if cell == "rnn" else LSTM
+        layer = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[cell]
         self.rnn = layer(embedding_dim, hidden_size, rng=rng, dtype=dtype)
         self.output = Linear(hidden_size, vocab_size, rng=rng, dtype=dtype)
 

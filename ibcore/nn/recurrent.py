@@ -1,5 +1,6 @@
 """Recurrent layers: `RNNCell`, `RNN` (Elman 1990), `LSTMCell` and `LSTM` (Hochreiter and
-Schmidhuber 1997), with PyTorch's parameter names and layouts so weights copy across.
+Schmidhuber 1997), `GRUCell` and `GRU` (Cho et al. 2014), with PyTorch's parameter names and
+layouts so weights copy across.
 
 One cell is applied at every time step with the same weights: recurrence is weight sharing across
 time. `RNN` runs the whole sequence as one fused op (`ibcore.functional.rnn`, whose backward is
@@ -25,7 +26,7 @@ from .. import functional as F
 from ..tensor import Tensor, get_rng
 from .modules import Module, Parameter, _input, _size
 
-__all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM"]
+__all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU"]
 
 
 def _uniform(rng, bound, shape, dtype):
@@ -291,3 +292,85 @@ class LSTM(_RecurrentBase):
         out = both[:, :, :H]
         last = both[:, -1]
         return out, (last[:, :H].reshape(1, B, H), last[:, H:].reshape(1, B, H))
+
+
+class GRUCell(_RecurrentBase):
+    """Gated recurrent unit cell (Cho et al. 2014) with ``torch.nn.GRUCell``'s equations and
+    layout: gates ``[r, z, n]`` stacked in ``weight_ih (3 hidden, input)``, ``weight_hh
+    (3 hidden, hidden)``, ``bias_ih``, ``bias_hh (3 hidden,)``.
+
+    ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z = sigmoid(W_iz x + b_iz + W_hz h +
+    b_hz)``, ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) n + z h``
+    (`ibcore.functional.gru_cell`).
+
+    Shapes: ``input (batch, input_size)``, ``hx (batch, hidden_size)`` (zeros if None) ->
+    ``(batch, hidden_size)``.
+
+    Raises:
+        TypeError: if a size is not an integer (``GRUCell(2.5, 3)``).
+        ValueError: for sizes below 1; in ``forward``, an input that is not ``(batch,
+            input_size)`` or an ``hx`` that is not exactly ``(batch, hidden_size)`` (the
+            message names the argument, the shape passed and the shape expected).
+    """
+
+    gates = 3
+
+    def forward(self, input, hx=None) -> Tensor:
+        x = self._input(input, 2)
+        h = self._zeros(x.shape[0]) if hx is None else self._state(hx, "hx", x.shape[0], False)
+        return F.gru_cell(x, h, *self._weights())
+
+
+class GRU(_RecurrentBase):
+    """Single-layer GRU over a sequence, batch first (``torch.nn.GRU(input_size, hidden_size,
+    batch_first=True)``), as one fused op (`ibcore.functional.gru`); `step` runs one
+    `ibcore.functional.gru_cell`. Equations as `GRUCell`, the same weights at every step.
+
+    Shapes: ``input (batch, seq, input_size)``, ``h0 (1, batch, hidden)`` or ``(batch,
+    hidden)`` (zeros if None) -> ``(output, h_n)`` with ``output (batch, seq, hidden)`` and
+    ``h_n (1, batch, hidden)``, as torch returns them. Parameters ``weight_ih_l0 (3 hidden,
+    input)``, ``weight_hh_l0 (3 hidden, hidden)``, ``bias_ih_l0``, ``bias_hh_l0 (3 hidden,)``
+    as torch's.
+
+    Raises:
+        TypeError: if a size is not an integer (``GRU(3, 2.5)``).
+        ValueError: for sizes below 1, ``batch_first=False``; in ``forward``, an input that is
+            not ``(batch, seq, input_size)`` (its whole shape is named) or an ``h0`` that is not
+            exactly ``(1, batch, hidden)`` or ``(batch, hidden)``.
+    """
+
+    gates = 3
+    suffix = "_l0"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 batch_first: bool = True, rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        if not batch_first:
+            raise ValueError("GRU: only batch_first=True is supported; transpose the input to "
+                             "(batch, seq, features)")
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        self.batch_first = True
+
+    def forward(self, input, h0=None) -> tuple[Tensor, Tensor]:
+        x = self._input(input, 3)
+        B = x.shape[0]
+        h = self._zeros(B) if h0 is None else self._state(h0, "h0", B, True)
+        out = F.gru(x, h, *self._weights())
+        return out, out[:, -1].reshape(1, B, self.hidden_size)
+
+    def step(self, x_t, h) -> Tensor:
+        """One time step, ``(batch, input_size), (batch, hidden) -> (batch, hidden)``."""
+        return F.gru_cell(x_t, h, *self._weights())
+
+    def init_state(self, batch: int) -> Tensor:
+        """The zero initial state ``(batch, hidden)``."""
+        return self._zeros(batch)
+
+    @staticmethod
+    def state_h(state) -> Tensor:
+        """The hidden state ``h`` inside a state (for a GRU, the state itself)."""
+        return state
+
+    @staticmethod
+    def with_h(state, h):
+        return h

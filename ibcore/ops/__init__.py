@@ -11,7 +11,7 @@
 `attention`        ``scaled_dot_product_attention``
 `norm`             ``layer_norm``
 `conv`             ``conv2d``, ``max_pool2d``, ``avg_pool2d``
-`recurrent`        ``rnn_cell``, ``rnn``, ``lstm_cell``, ``lstm``
+`recurrent`        ``rnn_cell``, ``rnn``, ``lstm_cell``, ``lstm``, ``gru_cell``, ``gru``
 =================  ==========================================================================
 
 Each module opens with its notation. The public namespace is `ibcore.functional` (``ibcore.F``),

@@ -1,13 +1,14 @@
-"""Fused recurrent kernels (Posts 4 and 5): one graph node per time step (`rnn_cell`,
-`lstm_cell`) or one node for a whole sequence (`rnn`, `lstm`, whose backward is
+"""Fused recurrent kernels (Posts 4 and 5, Chapter 6): one graph node per time step (`rnn_cell`,
+`lstm_cell`, `gru_cell`) or one node for a whole sequence (`rnn`, `lstm`, `gru`, whose backward is
 backpropagation through time written out), so that the Python overhead of the graph does not
 dominate small recurrent nets.
 
 Notation: batch ``B``, sequence length ``T``, hidden size ``H``; ``x_t (B, input_size)`` the
 input at step ``t``, ``h_t (B, H)`` the hidden state (``h_0`` given), ``a_t`` the
 pre-activation, ``phi`` the nonlinearity; weights in ``torch.nn.RNN``/``LSTM``'s layout
-(``W_ih (G H, input_size)``, ``W_hh (G H, H)``, ``G = 1`` for the RNN and 4 for the LSTM's gates
-``[i, f, g, o]``). ``g = dL/d(out)``. Sequences are batch first: ``(B, T, features)``.
+(``W_ih (G H, input_size)``, ``W_hh (G H, H)``, ``G = 1`` for the RNN, 4 for the LSTM's gates
+``[i, f, g, o]`` and 3 for the GRU's ``[r, z, n]``). ``g = dL/d(out)``. Sequences are batch
+first: ``(B, T, features)``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scipy.special import expit as _expit
 from ..tensor import Tensor, make_result
 from ._base import _t
 
-__all__ = ["rnn_cell", "rnn", "lstm_cell", "lstm"]
+__all__ = ["rnn_cell", "rnn", "lstm_cell", "lstm", "gru_cell", "gru"]
 
 
 _RNN_NONLINEARITIES = ("tanh", "relu", "identity")
@@ -333,3 +334,136 @@ def lstm(input, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Ten
         return tuple(grads)
 
     return make_result(out, parents, backward, "lstm")
+
+
+def _gru_gates(gi: np.ndarray, gh: np.ndarray, Hp: np.ndarray, H: int):
+    """One GRU step from the two projections ``gi = x W_ih^T + b_ih`` and ``gh = h W_hh^T +
+    b_hh`` (each ``(batch, 3 H)``, blocks ``[r, z, n]``): returns ``r, z, n, h'``."""
+    rz = _expit(gi[:, :2 * H] + gh[:, :2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    return r, z, n, n + z * (Hp - n)  # h' = (1 - z) n + z h
+
+
+def _gru_step_backward(g, Hp, r, z, n, ghn):
+    """``(dL/dgi, dL/dgh, dL/dh)`` of one GRU step from ``g = dL/dh'`` (see `gru_cell`)."""
+    dn = g * (1 - z)
+    dan = dn * (1 - n * n)
+    dar = dan * ghn * r * (1 - r)
+    daz = g * (Hp - n) * z * (1 - z)
+    dgi = np.concatenate([dar, daz, dan], axis=1)
+    dgh = np.concatenate([dar, daz, dan * r], axis=1)
+    return dgi, dgh, g * z
+
+
+def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Tensor:
+    """One step of the gated recurrent unit (Cho et al. 2014), fused into one graph node, with
+    ``torch.nn.GRUCell``'s equations and layout (gate blocks ``[r, z, n]``).
+
+    ``r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)`` (reset gate),
+    ``z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)`` (update gate),
+    ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))`` (candidate),
+    ``h' = (1 - z) * n + z * h``. The reset gate multiplies ``h W_hn^T + b_hn`` *after* the
+    product, as in torch (Cho et al. apply it to ``h`` before it; the two differ).
+
+    Shapes: ``input (batch, input_size)``, ``hx (batch, hidden)``,
+    ``weight_ih (3 hidden, input_size)``, ``weight_hh (3 hidden, hidden)``, biases
+    ``(3 hidden,)`` -> ``(batch, hidden)``.
+
+    Backward, with ``g = dL/dh'`` and ``q = h W_hn^T + b_hn``: ``dL/dh = g z + (...) W_hh``
+    where the candidate's pre-activation gets ``da_n = g (1 - z)(1 - n^2)``, the update gate
+    ``da_z = g (h - n) z (1 - z)`` and the reset gate ``da_r = da_n q r (1 - r)``. The input
+    projection receives ``[da_r, da_z, da_n]``, the recurrent projection ``[da_r, da_z,
+    r da_n]``; the weights get these as in `rnn_cell`.
+
+    Raises:
+        ValueError: on shapes that do not fit together (naming them).
+    """
+    x, h, wi, wh = _t(input), _t(hx), _t(weight_ih), _t(weight_hh)
+    bi, bh = _opt(bias_ih), _opt(bias_hh)
+    H = _check_cell("gru_cell", x, h, wi, wh, bi, bh, 3)
+    X, Hp, Wi, Wh = x.data, h.data, wi.data, wh.data
+    gi = X @ Wi.T
+    gh = Hp @ Wh.T
+    if bi is not None:
+        gi += bi.data
+    if bh is not None:
+        gh += bh.data
+    r, z, n, out = _gru_gates(gi, gh, Hp, H)
+    parents = [x, h, wi, wh] + [b for b in (bi, bh) if b is not None]
+
+    def backward(g):
+        dgi, dgh, dh = _gru_step_backward(g, Hp, r, z, n, gh[:, 2 * H:])
+        grads = [dgi @ Wi if x.requires_grad else None,
+                 dh + dgh @ Wh if h.requires_grad else None,
+                 dgi.T @ X if wi.requires_grad else None,
+                 dgh.T @ Hp if wh.requires_grad else None]
+        grads += [d.sum(axis=0) for b, d in ((bi, dgi), (bh, dgh)) if b is not None]
+        return tuple(grads)
+
+    return make_result(out, parents, backward, "gru_cell")
+
+
+def gru(input, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> Tensor:
+    """A whole GRU layer over a sequence, one graph node (batch first): `gru_cell` applied for
+    ``t = 1..T`` with the same weights, in one Python loop over time.
+
+    Shapes: ``input (batch, seq, input_size)``, ``h0 (batch, hidden)`` -> every hidden state
+    ``(batch, seq, hidden)``.
+
+    Backward is backpropagation through time: going back from ``t = T`` with ``g_t`` the upstream
+    gradient at ``h_t`` plus what flows back from ``t + 1``, each step's backward (as in
+    `gru_cell`) gives the projections' gradients ``dgi_t``, ``dgh_t`` and passes
+    ``dL/dh_{t-1} = g_t z_t + dgh_t W_hh`` on; the shared weights collect
+    ``dL/dW_ih = sum_t dgi_t^T x_t`` and ``dL/dW_hh = sum_t dgh_t^T h_{t-1}`` (one matrix
+    product over time and batch after the loop).
+
+    Raises:
+        ValueError: on shapes that do not fit together (naming them).
+    """
+    x, h, wi, wh = _t(input), _t(h0), _t(weight_ih), _t(weight_hh)
+    bi, bh = _opt(bias_ih), _opt(bias_hh)
+    if x.ndim != 3 or x.shape[1] < 1:
+        raise ValueError(f"gru: input must have shape (batch, seq >= 1, input_size), got "
+                         f"{x.shape}")
+    _check_features("gru", x, wi)
+    H = _check_cell("gru", Tensor(x.data[:, 0]), h, wi, wh, bi, bh, 3)
+    X, Wi, Wh = x.data, wi.data, wh.data
+    B, T, _ = X.shape
+    GI = np.swapaxes(X, 0, 1) @ Wi.T  # (T, B, 3H): every input projection at once
+    if bi is not None:
+        GI += bi.data
+    dt = GI.dtype
+    Hs = np.empty((T + 1, B, H), dtype=dt)
+    GHn = np.empty((T, B, H), dtype=dt)  # h_{t-1} W_hn^T + b_hn, needed by the reset gate
+    R, Z, N = (np.empty((T, B, H), dtype=dt) for _ in range(3))
+    Hs[0] = h.data
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in range(T):
+        gh = Hs[t] @ WhT
+        if bh is not None:
+            gh += bh.data
+        R[t], Z[t], N[t], Hs[t + 1] = _gru_gates(GI[t], gh, Hs[t], H)
+        GHn[t] = gh[:, 2 * H:]
+    out = np.ascontiguousarray(np.swapaxes(Hs[1:], 0, 1))
+    parents = [x, h, wi, wh] + [b for b in (bi, bh) if b is not None]
+
+    def backward(g):
+        G = np.swapaxes(g, 0, 1)  # (T, B, H)
+        DGI = np.empty((T, B, 3 * H), dtype=dt)
+        DGH = np.empty((T, B, 3 * H), dtype=dt)
+        carry = np.zeros((B, H), dtype=dt)
+        for t in range(T - 1, -1, -1):
+            DGI[t], DGH[t], dh = _gru_step_backward(G[t] + carry, Hs[t], R[t], Z[t], N[t],
+                                                    GHn[t])
+            carry = dh + DGH[t] @ Wh
+        DI, DH = DGI.reshape(-1, 3 * H), DGH.reshape(-1, 3 * H)
+        grads = [np.swapaxes(DGI @ Wi, 0, 1) if x.requires_grad else None,
+                 carry if h.requires_grad else None,
+                 DI.T @ np.swapaxes(X, 0, 1).reshape(-1, X.shape[-1])
+                 if wi.requires_grad else None,
+                 DH.T @ Hs[:-1].reshape(-1, H) if wh.requires_grad else None]
+        grads += [d.sum(axis=0) for b, d in ((bi, DI), (bh, DH)) if b is not None]
+        return tuple(grads)
+
+    return make_result(out, parents, backward, "gru")
