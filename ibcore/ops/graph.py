@@ -17,11 +17,13 @@ segment ops reduce over the rows of each segment. An empty segment sums to 0 and
 (PyTorch Geometric's ``scatter`` convention).
 
 The scatter-add is computed as a sparse matrix product: with ``S`` the ``(num_segments, E)``
-0/1 matrix ``S[index[e], e] = 1``, ``segment_sum(src) = S @ src`` (SciPy's CSR product, much
-faster than ``np.add.at`` on large graphs).
+0/1 matrix ``S[index[e], e] = 1``, ``segment_sum(src) = S @ src`` (SciPy's CSR product, many
+times faster than ``np.add.at``).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,17 +54,34 @@ def _index(op: str, index, length: int | None = None, size: int | None = None) -
     return ind
 
 
+_CACHE: OrderedDict = OrderedDict()  # the last few scatter matrices, keyed by index content
+
+
 def _scatter_matrix(index: np.ndarray, num_segments: int) -> sp.csr_matrix:
-    """The ``(num_segments, E)`` 0/1 matrix that sums the rows of each segment."""
+    """The ``(num_segments, E)`` 0/1 matrix ``S[index[e], e] = 1`` that sums the rows of each
+    segment. A message-passing network uses the same index in every layer, forward and
+    backward, so the last few matrices are kept, keyed by the index's contents (compared in
+    full, so a changed index never reuses a stale matrix)."""
+    key = (index.shape[0], num_segments, hash(index.tobytes()))
+    hit = _CACHE.get(key)
+    if hit is not None and np.array_equal(hit[0], index):
+        _CACHE.move_to_end(key)
+        return hit[1]
     e = index.shape[0]
-    return sp.csr_matrix((np.ones(e), (index, np.arange(e))), shape=(num_segments, e))
+    m = sp.csr_matrix((np.ones(e, dtype=np.float32), (index, np.arange(e))),
+                      shape=(num_segments, e))
+    _CACHE[key] = (index.copy(), m)
+    if len(_CACHE) > 16:
+        _CACHE.popitem(last=False)
+    return m
 
 
 def _scatter_sum(index: np.ndarray, src: np.ndarray, num_segments: int) -> np.ndarray:
     """``out[index[e]] += src[e]`` along axis 0, for ``src`` of any trailing shape."""
     flat = src.reshape(src.shape[0], -1)
-    out = _scatter_matrix(index, num_segments).astype(src.dtype) @ flat
-    return np.asarray(out).reshape((num_segments, *src.shape[1:]))
+    m = _scatter_matrix(index, num_segments)
+    out = (m @ flat) if flat.dtype == np.float32 else (m.astype(flat.dtype) @ flat)
+    return np.asarray(out, dtype=src.dtype).reshape((num_segments, *src.shape[1:]))
 
 
 def index_select(input, dim: int, index) -> Tensor:
