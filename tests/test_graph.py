@@ -228,6 +228,20 @@ def test_deepsets_dense_and_segment_forms_agree():
     np.testing.assert_allclose(dense, seg, rtol=1e-12, atol=1e-12)
 
 
+def test_layers_on_graphs_without_edges():
+    """No edges: GCN and GAT reduce to the per-node map (self-loops only), MessagePassing to its
+    update of a zero message, and the segment ops return zeros for empty segments."""
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    none = np.zeros((2, 0), dtype=np.int64)
+    gcn = nn.GCNConv(4, 3, rng=np.random.default_rng(1), dtype=np.float64)
+    np.testing.assert_allclose(gcn(x, none).data, x @ gcn.lin.weight.data.T + gcn.bias.data)
+    gat = nn.GATConv(4, 3, rng=np.random.default_rng(1), dtype=np.float64)
+    np.testing.assert_allclose(gat(x, none).data, x @ gat.lin.weight.data.T + gat.bias.data)
+    mp = nn.MessagePassing(4, 2, 3, rng=np.random.default_rng(1), dtype=np.float64)
+    np.testing.assert_allclose(mp(x, none, np.zeros((0, 2))).data, mp.upd_self(x).data)
+    assert F.segment_sum(ib.Tensor(np.zeros((0, 3))), np.zeros(0, int), 4).shape == (4, 3)
+
+
 def test_segment_softmax_sums_to_one_and_is_stable():
     idx = np.array([0, 0, 1, 1, 1])
     s = F.segment_softmax(ib.Tensor(np.array([1e3, -1e3, 5.0, 5.0, 1e3])), idx, 2).data

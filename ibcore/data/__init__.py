@@ -11,7 +11,7 @@ One submodule per family, re-exported here so chapters write ``ibcore.data.digit
 - `sequence`: `delayed_recall`.
 - `pointer`: `pointer`, `pointer_khop`, `pointer_tokens` (the pointer task of Posts 6 and 7).
 - `graphs`: `digit_sets` (sums of sets of digits), `karate_club`, `qm9` (molecules as graphs;
-  needs ``qm9pack`` and ``rdkit``).
+  needs ``qm9pack`` and ``rdkit``), `smiles_graphs`.
 """
 
 from .classic import Split, digits, xor
@@ -25,6 +25,7 @@ from .graphs import (
     digit_sets,
     karate_club,
     qm9,
+    smiles_graphs,
 )
 from .markov import MarkovSource
 from .pointer import PointerTask, pointer, pointer_khop, pointer_tokens
@@ -45,5 +46,5 @@ __all__ = [
     "MarkovSource", "delayed_recall",
     "PointerTask", "pointer", "pointer_khop", "pointer_tokens",
     "DigitSets", "digit_sets", "KarateClub", "karate_club", "QM9", "qm9", "QM9_ATOM_FEATURES",
-    "QM9_BOND_TYPES", "QM9_TARGETS",
+    "QM9_BOND_TYPES", "QM9_TARGETS", "smiles_graphs",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 from ..nn.graph import GraphBatch
 from .classic import digits
 
-__all__ = ["DigitSets", "digit_sets", "KarateClub", "karate_club", "QM9", "qm9",
+__all__ = ["DigitSets", "digit_sets", "KarateClub", "karate_club", "QM9", "qm9", "smiles_graphs",
            "QM9_ATOM_FEATURES", "QM9_BOND_TYPES", "QM9_TARGETS"]
 
 
@@ -225,6 +225,25 @@ def qm9(n: int = 10_000, seed: int = 0, target: str = "gap") -> QM9:
     index = np.array([int(r[i_index]) for r in rows], dtype=np.int64)
     graphs = _featurize(smiles, y)
     return QM9(graphs, smiles, index, target, unit, time.process_time() - t0)
+
+
+def smiles_graphs(smiles, y=None) -> GraphBatch:
+    """Molecules given as SMILES strings as one `GraphBatch`, with the node and edge features
+    of `qm9` (heavy atoms, hydrogens implicit; ``y`` zeros unless given).
+
+    Raises:
+        ImportError: if RDKit is missing, naming the package.
+        ValueError: if a SMILES string cannot be parsed, naming it.
+    """
+    if importlib.util.find_spec("rdkit") is None:
+        raise ImportError("smiles_graphs needs RDKit: pip install rdkit")
+    from rdkit import Chem
+
+    smiles = list(smiles)
+    for s in smiles:
+        if Chem.MolFromSmiles(s, sanitize=False) is None:
+            raise ValueError(f"smiles_graphs: cannot parse the SMILES string {s!r}")
+    return _featurize(smiles, np.zeros(len(smiles)) if y is None else y)
 
 
 def _featurize(smiles, y) -> GraphBatch:

@@ -78,7 +78,7 @@ def _scatter_matrix(index: np.ndarray, num_segments: int) -> sp.csr_matrix:
 
 def _scatter_sum(index: np.ndarray, src: np.ndarray, num_segments: int) -> np.ndarray:
     """``out[index[e]] += src[e]`` along axis 0, for ``src`` of any trailing shape."""
-    flat = src.reshape(src.shape[0], -1)
+    flat = src.reshape(src.shape[0], int(np.prod(src.shape[1:])))
     m = _scatter_matrix(index, num_segments)
     out = (m @ flat) if flat.dtype == np.float32 else (m.astype(flat.dtype) @ flat)
     return np.asarray(out, dtype=src.dtype).reshape((num_segments, *src.shape[1:]))
