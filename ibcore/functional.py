@@ -3,8 +3,8 @@
 
 The operations live in `ibcore.ops`, one module per family (pointwise, linear, reductions, shape
 and indexing, losses, attention, normalisation, dropout, convolution and pooling, recurrent
-kernels), each opening with its notation and each function's docstring giving its shapes, its
-backward and its derivation. This module only re-exports them, so ``F.cross_entropy`` is
+kernels, graphs), each opening with its notation and each function's docstring giving its
+shapes, its backward and its derivation. This module only re-exports them, so ``F.cross_entropy`` is
 `ibcore.ops.loss.cross_entropy`.
 
 Names and signatures follow ``torch`` and ``torch.nn.functional`` (``dim``, ``keepdim``,
@@ -16,6 +16,14 @@ from __future__ import annotations
 from .ops.attention import scaled_dot_product_attention
 from .ops.conv import avg_pool2d, conv2d, max_pool2d
 from .ops.dropout import dropout
+from .ops.graph import (
+    index_add,
+    index_select,
+    segment_max,
+    segment_mean,
+    segment_softmax,
+    segment_sum,
+)
 from .ops.linear import linear, matmul
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .ops.norm import batch_norm, layer_norm
@@ -50,4 +58,5 @@ __all__ = [
     "scaled_dot_product_attention", "layer_norm", "batch_norm", "dropout",
     "conv2d", "max_pool2d", "avg_pool2d",
     "rnn_cell", "rnn", "lstm_cell", "lstm", "gru_cell", "gru",
+    "index_select", "index_add", "segment_sum", "segment_mean", "segment_max", "segment_softmax",
 ]

@@ -413,6 +413,56 @@ OPS += [
            lambda a: torch.logsumexp(a, dim=0, keepdim=True), ((3, 4),)),
 ]
 
+# Monograph chapter 7 (graph ops): gathers and scatter-adds by an index, segment reductions and
+# the segment softmax. More tests (layers, refusals) in tests/test_graph.py.
+SEG = np.array([0, 2, 0, 1, 2, 2, 0])  # 7 rows into 4 segments; segment 3 is empty
+SEG_K = 4
+
+
+def _t_segsum(src, idx=SEG, k=SEG_K):
+    return torch.zeros((k, *src.shape[1:]), dtype=src.dtype).index_add(0, T(idx), src)
+
+
+def _t_segmax(src, idx=SEG, k=SEG_K):
+    ind = T(idx).reshape((-1,) + (1,) * (src.ndim - 1)).expand(src.shape)
+    return torch.zeros((k, *src.shape[1:]), dtype=src.dtype).scatter_reduce(
+        0, ind, src, "amax", include_self=False)
+
+
+def _t_segsoftmax(src, idx=SEG, k=SEG_K):
+    e = torch.exp(src - _t_segmax(src.detach(), idx, k)[T(idx)])
+    return e / _t_segsum(e, idx, k)[T(idx)]
+
+
+_COUNT = np.maximum(np.bincount(SEG, minlength=SEG_K), 1).astype(float)
+
+OPS += [
+    OpCase("index_select_rows_repeat", "index_select",
+           lambda x: F.index_select(x, 0, IDX_REPEAT),
+           lambda x: torch.index_select(x, 0, T(IDX_REPEAT)), ((4, 3),)),
+    OpCase("index_select_dim1", "index_select",
+           lambda x: F.index_select(x, 1, IDX_COLS),
+           lambda x: torch.index_select(x, 1, T(IDX_COLS)), ((2, 4, 3),)),
+    OpCase("index_add_rows", "index_add",
+           lambda x, s: F.index_add(x, 0, IDX_REPEAT, s, alpha=0.5),
+           lambda x, s: torch.index_add(x, 0, T(IDX_REPEAT), s, alpha=0.5), ((4, 3), (5, 3))),
+    OpCase("index_add_dim1", "index_add",
+           lambda x, s: F.index_add(x, 1, IDX_COLS, s),
+           lambda x, s: torch.index_add(x, 1, T(IDX_COLS), s), ((2, 4, 3), (2, 3, 3))),
+    OpCase("segment_sum", "segment_sum", lambda x: F.segment_sum(x, SEG, SEG_K),
+           _t_segsum, ((7, 3),)),
+    OpCase("segment_sum_3d", "segment_sum", lambda x: F.segment_sum(x, SEG, SEG_K),
+           _t_segsum, ((7, 2, 3),)),
+    OpCase("segment_mean", "segment_mean", lambda x: F.segment_mean(x, SEG, SEG_K),
+           lambda x: _t_segsum(x) / T(_COUNT).to(x.dtype)[:, None], ((7, 3),)),
+    OpCase("segment_max", "segment_max", lambda x: F.segment_max(x, SEG, SEG_K),
+           _t_segmax, ((7, 3),), "distinct"),
+    OpCase("segment_softmax_1d", "segment_softmax", lambda x: F.segment_softmax(x, SEG, SEG_K),
+           _t_segsoftmax, ((7,),)),
+    OpCase("segment_softmax_heads", "segment_softmax",
+           lambda x: F.segment_softmax(x, SEG, SEG_K), _t_segsoftmax, ((7, 2),)),
+]
+
 OPS_BY_NAME = {c.name: c for c in OPS}
 assert len(OPS_BY_NAME) == len(OPS), "duplicate OpCase names"
 

@@ -11,9 +11,23 @@ One submodule per family, re-exported here so chapters write ``ibcore.data.digit
 - `markov`: `MarkovSource` (order-k sources with exact entropy rates).
 - `sequence`: `delayed_recall`.
 - `pointer`: `pointer`, `pointer_khop`, `pointer_tokens` (the pointer task of Posts 6 and 7).
+- `graphs`: `digit_sets` (sums of sets of digits), `karate_club`, `qm9` (molecules as graphs;
+  needs ``qm9pack`` and ``rdkit``), `smiles_graphs`.
 """
 
 from .classic import Split, digits, xor
+from .graphs import (
+    QM9,
+    QM9_ATOM_FEATURES,
+    QM9_BOND_TYPES,
+    QM9_TARGETS,
+    DigitSets,
+    KarateClub,
+    digit_sets,
+    karate_club,
+    qm9,
+    smiles_graphs,
+)
 from .images import canvas, power_spectrum, shift, shifted_copies
 from .markov import MarkovSource
 from .pointer import PointerTask, pointer, pointer_khop, pointer_tokens
@@ -33,4 +47,6 @@ __all__ = [
     "char_corpus", "CharCorpus", "Vocab", "context_windows", "sequence_batch",
     "MarkovSource", "delayed_recall",
     "PointerTask", "pointer", "pointer_khop", "pointer_tokens",
+    "DigitSets", "digit_sets", "KarateClub", "karate_club", "QM9", "qm9", "QM9_ATOM_FEATURES",
+    "QM9_BOND_TYPES", "QM9_TARGETS", "smiles_graphs",
 ]

@@ -2,8 +2,8 @@
 activation modules, `Conv2d` and pooling (`nn.conv`), `Embedding`, recurrent layers and
 the language models of Posts 4 and 5 (`nn.embedding`, `nn.recurrent`, `nn.language`),
 `MultiHeadAttention` and the transformer pieces (`nn.attention`, `nn.transformer`),
-`BatchNorm1d` and `Dropout` (`nn.norm`), the plain and residual `DeepMLP` (`nn.residual`), and
-`functional` re-exported for convenience."""
+`BatchNorm1d` and `Dropout` (`nn.norm`), the plain and residual `DeepMLP` (`nn.residual`), the
+set and graph layers of Chapter 7 (`nn.graph`), and `functional` re-exported for convenience."""
 
 from .. import functional
 from .attention import MultiHeadAttention
@@ -18,6 +18,19 @@ from .conv import (
     receptive_field,
 )
 from .embedding import Embedding
+from .graph import (
+    DeepSets,
+    GATConv,
+    GCNConv,
+    Graph,
+    GraphBatch,
+    MessagePassing,
+    add_self_loops,
+    batch_graphs,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
 from .language import CharRNN, NeuralLM, sample
 from .modules import (
     MLP,
@@ -53,4 +66,6 @@ __all__ = [
     "BatchNorm1d", "Dropout", "DeepMLP", "init_linear_",
     "Embedding", "RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU",
     "NeuralLM", "CharRNN", "sample",
+    "DeepSets", "GCNConv", "GATConv", "MessagePassing", "Graph", "GraphBatch", "batch_graphs",
+    "add_self_loops", "global_add_pool", "global_mean_pool", "global_max_pool",
 ]

@@ -12,6 +12,8 @@
 `norm`             ``layer_norm``
 `conv`             ``conv2d``, ``max_pool2d``, ``avg_pool2d``
 `recurrent`        ``rnn_cell``, ``rnn``, ``lstm_cell``, ``lstm``, ``gru_cell``, ``gru``
+`graph`            ``index_select``, ``index_add``, ``segment_sum``, ``segment_mean``,
+                   ``segment_max``, ``segment_softmax``
 =================  ==========================================================================
 
 Each module opens with its notation. The public namespace is `ibcore.functional` (``ibcore.F``),
@@ -23,7 +25,19 @@ torch-named methods of `Tensor` (``a + b``, ``x.sum()``, ``x[i]``, ...) are boun
 functions in `ibcore.ops.methods`, which is imported here.
 """
 
-from . import attention, conv, linear, loss, methods, norm, pointwise, recurrent, reduce, shape
+from . import (
+    attention,
+    conv,
+    graph,
+    linear,
+    loss,
+    methods,
+    norm,
+    pointwise,
+    recurrent,
+    reduce,
+    shape,
+)
 
 __all__ = ["pointwise", "linear", "reduce", "shape", "loss", "attention", "norm", "conv",
-           "recurrent", "methods"]
+           "recurrent", "graph", "methods"]
