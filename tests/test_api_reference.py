@@ -42,7 +42,8 @@ def _load_ib_book():
 
 def test_every_public_module_is_in_the_api_reference():
     missing = [m for m in public_modules() if m not in documented()]
-    paste = "\n".join(f"```{{eval-rst}}\n.. automodule:: {m}\n   :members:\n```\n" for m in missing)
+    paste = "\n".join(f"### `{m}`\n\n```{{eval-rst}}\n.. automodule:: {m}\n   :members:\n```\n"
+                      for m in missing)
     assert not missing, (
         f"public module(s) {missing} missing from {API.relative_to(ROOT)}; add under the "
         f"module's group (a package that only re-exports takes :no-members: instead):\n{paste}")
