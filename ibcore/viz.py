@@ -102,7 +102,15 @@ def use_book_style(retina: bool = True) -> dict:
             return dict(BOOK_STYLE)
         ip = get_ipython()
         if ip is not None and getattr(ip, "display_formatter", None) is not None:
+            import matplotlib.pyplot as plt
             from matplotlib.figure import Figure
+
+            # matplotlib resolves its backend lazily, at the first figure, and the inline backend
+            # then resets every figure formatter to its own defaults (1x RGBA PNG): resolve it now,
+            # so that the formatters registered below are the ones that stay
+            backend_mod = getattr(plt, "_get_backend_mod", None)
+            if backend_mod is not None:
+                backend_mod()
 
             formatters = ip.display_formatter.formatters
             formatters["image/png"].for_type(Figure, book_png)

@@ -98,16 +98,23 @@ def _glued_numbers(path: Path) -> list[tuple[str, str]]:
 
 
 def _glue_values(path: Path) -> dict[str, str]:
-    """name -> text/plain of every glued value in the executed notebook of the build."""
-    executed = ROOT / "_build" / "jupyter_execute" / path.relative_to(ROOT)
-    if not executed.exists():
+    """name -> text/plain of every value the notebook glued, from the build's execution cache
+    (the executed notebooks the HTML and the PDF were both made from)."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(ROOT / "_build" / ".jupyter_cache"))
+    try:
+        _, nb = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+    except KeyError:
         return {}
     values = {}
-    for cell in json.loads(executed.read_text())["cells"]:
+    for cell in nb.cells:
         for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name and "text/plain" in out.get("data", {}):
-                values[name] = "".join(out["data"]["text/plain"])
+            record = out.get("metadata", {}).get("scrapbook", {})
+            key = record.get("mime_prefix", "") + "text/plain"
+            if record.get("name") and key in out.get("data", {}):
+                values[record["name"]] = "".join(out["data"][key])
     return values
 
 
