@@ -6,7 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test unit check-book notebooks bench lint browser-deps serve clean
+.PHONY: book test unit check-book notebooks bench lint browser-deps serve clean pdf pdf-deps check-pdf \
+        colab-check
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ book: $(STAMP) _build/.ibcore-stamp
 test: unit notebooks
 
 unit: $(STAMP)
-	$(PY) -m pytest tests --ignore=tests/test_built_book.py
+	$(PY) -m pytest tests --ignore=tests/test_built_book.py --ignore=tests/test_colab.py
 
 ## The built pages (after `make book`) in headless Chromium, served over http.
 check-book: $(STAMP)
@@ -55,6 +56,32 @@ lint: $(STAMP)
 ## Debian's Chromium for the browser test of the interactive figures (needs root and apt).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## The PDF edition, _build/latex/book.pdf: the same execution cache as `make book` (so nothing
+## executes again after it), Sphinx's LaTeX builder, XeLaTeX via latexmk. Needs `make pdf-deps`.
+pdf: $(STAMP) _build/.ibcore-stamp
+	$(PY) _ext/execute.py --jobs $(JOBS)
+	$(VENV)/bin/jupyter-book build . --builder pdflatex -W -n --keep-going
+	@test -f _build/latex/book.pdf && echo "pdf: _build/latex/book.pdf"
+
+## The PDF's test (page count, titles, a glued number, no missing glyph or undefined reference).
+check-pdf: $(STAMP)
+	$(PY) -m pytest -q tests/test_pdf.py -p no:cacheprovider
+
+## Debian's LaTeX for `make pdf` (needs root and apt; about 400 MB): XeLaTeX, latexmk, the
+## LaTeX packages Sphinx uses, the FreeFont and Latin Modern fonts, poppler (pdftotext).
+PDF_DEPS := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+            texlive-xetex fonts-freefont-otf lmodern tex-gyre poppler-utils
+pdf-deps:
+	@command -v xelatex >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq --no-install-recommends $(PDF_DEPS))
+
+## The Colab path: a clean environment with only Colab's preinstalled packages, the first cell
+## installing ibcore from this checkout (IBCORE_SOURCE), then the whole notebook (tests/test_colab.py).
+NB ?= book/posts/01-numbers-and-meaning.ipynb
+colab-check: $(STAMP)
+	COLAB_NOTEBOOKS="$(NB)" $(PY) -m pytest -q tests/test_colab.py -p no:cacheprovider
 
 ## Serve the built book at http://localhost:8000 (search needs http; file:// blocks its index).
 PORT ?= 8000

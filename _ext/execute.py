@@ -56,6 +56,7 @@ def _execute(path: str, timeout: int) -> dict:
     from jupyter_cache.executors.utils import single_nb_execution
 
     os.environ["IBCORE_WIDGETS"] = "static"  # no live-widget state in the executed notebook
+    os.environ["IBCORE_FIGURE_PDF"] = "1"  # figures also as vector PDF, for the PDF edition
     nb = nbformat.read(path, as_version=4)
     cpu0, t0 = _children_cpu(), time.perf_counter()
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
@@ -71,6 +72,7 @@ def execute(jobs: int, timeout: int) -> int:
     from jupyter_cache.base import CacheBundleIn
 
     os.environ["IBCORE_WIDGETS"] = "static"
+    os.environ["IBCORE_FIGURE_PDF"] = "1"
     cache = get_cache(str(CACHE))
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     todo, cached = [], 0

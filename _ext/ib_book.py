@@ -11,6 +11,15 @@
   stored in the notebooks or written into the pages.
 * **A valid colour mode.** The theme's default mode is "auto" (light or dark as the reader's
   system says) instead of an empty string that its script reports as an error.
+* **The print edition (LaTeX builder only).** Check cells (tag ``check``) are left out of the
+  PDF, and so are the inputs of folded cells (``hide-input``, ``hide-cell``: setup, plotting,
+  glue): on paper nothing unfolds, so the PDF shows what the HTML page shows before a click.
+  The HTML book is unchanged.
+* **Links into the API reference.** ``{py:func}`F.cross_entropy` `` and
+  ``{py:class}`ib.nn.Linear` `` (the names the chapters use: ``F.``, ``ib.``, ``nn.``,
+  ``probes.``, ``heads.``, ``optim.``, ``data.`` and any re-exported ``ibcore.`` path) resolve
+  to the entry of ``book/appendix/api.md``, which documents each object once, in the module
+  that defines it.
 * **Each script once.** sphinx-thebe registers its configuration script once per build in a way
   that Sphinx writes into every page twice (a ``const`` declared twice: a console error); scripts
   with the same source and body are written once.
@@ -47,6 +56,7 @@ def renumber_within_chapters(app, env):
 
 def static_widgets(app, config):
     os.environ["IBCORE_WIDGETS"] = "static"
+    os.environ["IBCORE_FIGURE_PDF"] = "1"  # figures also as vector PDF (the LaTeX builder's pick)
 
 
 def theme_mode(app, config):
@@ -74,11 +84,91 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def _classes(node) -> set[str]:
+    return set(node.get("classes", []))
+
+
+def print_edition(app, doctree, docname):
+    """In the LaTeX builder only: drop check cells, and the inputs of folded cells."""
+    if app.builder.format != "latex":
+        return
+    from docutils import nodes
+
+    for cell in list(doctree.findall(nodes.container)):
+        if cell.get("nb_element") != "cell_code" or cell.parent is None:
+            continue
+        tags = _classes(cell)
+        if "tag_check" in tags:
+            cell.parent.remove(cell)
+            continue
+        if tags & {"tag_hide-input", "tag_hide-cell"}:
+            for part in list(cell.findall(nodes.container)):
+                if part.get("nb_element") == "cell_code_source" and part.parent is not None:
+                    part.parent.remove(part)
+
+
+#: the short names the chapters use for ibcore's namespaces
+ALIASES = (("F.", "ibcore.functional."), ("ib.", "ibcore."), ("nn.", "ibcore.nn."),
+           ("probes.", "ibcore.probes."), ("heads.", "ibcore.heads."),
+           ("optim.", "ibcore.optim."), ("data.", "ibcore.data."))
+
+
+def canonical_name(target: str) -> str | None:
+    """``module.qualname`` of the ibcore object ``target`` names (through any re-export), or
+    None when ``target`` names no ibcore object. ``F.cross_entropy`` ->
+    ``ibcore.ops.loss.cross_entropy``; ``ib.nn.Linear`` -> ``ibcore.nn.modules.Linear``."""
+    import importlib
+    import inspect
+
+    for short, full in ALIASES:
+        if target.startswith(short):
+            target = full + target[len(short):]
+            break
+    if not target.startswith("ibcore"):
+        return None
+    parts = target.split(".")
+    obj = None
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        break
+    if obj is None:
+        return None
+    if inspect.ismodule(obj):
+        return obj.__name__
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname:
+        return None
+    return f"{module}.{qualname}"
+
+
+def resolve_ibcore_aliases(app, env, node, contnode):
+    """Resolve a Python reference through ibcore's re-exports to the object's own entry."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    canonical = canonical_name(target)
+    if canonical is None or canonical == target:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", canonical, node,
+                               contnode)
+
+
 def setup(app):
     app.connect("config-inited", static_widgets)
     app.connect("config-inited", theme_mode, priority=900)
     app.connect("env-get-updated", renumber_within_chapters, priority=900)
     # early: html-page-context stops at the first handler that returns a template name
     app.connect("html-page-context", dedupe_scripts, priority=100)
+    app.connect("doctree-resolved", print_edition)
+    app.connect("missing-reference", resolve_ibcore_aliases)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 1}

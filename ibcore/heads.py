@@ -19,16 +19,18 @@ of the targets under that distribution. Each head knows:
 raw scale ``r`` with ``sigma = softplus(r)`` (positive for every real ``r``), as in the
 mean-variance networks of Nix and Weigend (1994).
 
-| head        | target          | inverse link (mean) | NLL per example                          |
-|-------------|-----------------|---------------------|------------------------------------------|
-| Bernoulli   | y in [0, 1]     | sigmoid(eta)        | softplus(eta) - y eta                    |
-| Categorical | label in [0, K) | softmax(eta)        | logsumexp(eta) - eta[y]                  |
-| Gaussian    | real y          | eta (identity)      | (y - eta)^2 / (2 s^2) + log(s sqrt(2 pi))|
-| Gaussian, learned scale | real y | eta[..., 0]  | the same with s = softplus(eta[..., 1])  |
-| Poisson     | count y in N    | exp(eta)            | exp(eta) - y eta + log(y!)               |
-| Gamma       | real y > 0      | exp(eta) (log link) | k y / mu + k log mu - (k-1) log y + ...  |
-| Beta        | y in (0, 1)     | sigmoid(eta[..., 0])| -log Beta(y; mu phi, (1 - mu) phi)       |
-| MixtureDensity | real y       | sum_k pi_k mu_k     | -log sum_k pi_k N(y; mu_k, s_k^2)        |
+The heads at a glance::
+
+  | head        | target          | inverse link (mean) | NLL per example                          |
+  |-------------|-----------------|---------------------|------------------------------------------|
+  | Bernoulli   | y in [0, 1]     | sigmoid(eta)        | softplus(eta) - y eta                    |
+  | Categorical | label in [0, K) | softmax(eta)        | logsumexp(eta) - eta[y]                  |
+  | Gaussian    | real y          | eta (identity)      | (y - eta)^2 / (2 s^2) + log(s sqrt(2 pi))|
+  | Gaussian, learned scale | real y | eta[..., 0]  | the same with s = softplus(eta[..., 1])  |
+  | Poisson     | count y in N    | exp(eta)            | exp(eta) - y eta + log(y!)               |
+  | Gamma       | real y > 0      | exp(eta) (log link) | k y / mu + k log mu - (k-1) log y + ...  |
+  | Beta        | y in (0, 1)     | sigmoid(eta[..., 0])| -log Beta(y; mu phi, (1 - mu) phi)       |
+  | MixtureDensity | real y       | sum_k pi_k mu_k     | -log sum_k pi_k N(y; mu_k, s_k^2)        |
 
 With the canonical link the gradient of the NLL with respect to ``eta`` is ``mean - y`` (for
 the Gaussian, divided by ``s^2``): the gradient is the residual (Nelder and Wedderburn 1972;

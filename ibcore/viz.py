@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BOOK_STYLE", "book_png", "decision_boundary", "loss_curves", "predictive_band",
-           "quantize_png", "use_book_style"]
+__all__ = ["BOOK_STYLE", "book_pdf", "book_png", "decision_boundary", "loss_curves",
+           "predictive_band", "quantize_png", "use_book_style"]
 
 #: matplotlib settings for the book's figures. The text column is 688 CSS px wide and a phone's
 #: is about 358 px, so a 6.4 in figure at 100 CSS px per inch fills the column and is drawn at
@@ -68,13 +69,27 @@ def book_png(fig, colors: int = 256):
     return data, {"width": w // 2, "height": h // 2}
 
 
+def book_pdf(fig):
+    """A figure as vector PDF bytes (tight bounding box), for the book's PDF edition.
+
+    Returns None for an empty figure. :func:`use_book_style` registers it for ``application/pdf``
+    only when the environment variable ``IBCORE_FIGURE_PDF`` is ``1`` (set while the book is
+    built: ``_ext/execute.py``, ``_ext/ib_book.py``): the HTML book shows the PNG, the LaTeX
+    builder prefers the PDF, and notebooks run in Jupyter or Colab carry one image per figure.
+    """
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, fmt="pdf", base64=False)
+
+
 def use_book_style(retina: bool = True) -> dict:
     """Set matplotlib's defaults for the book's figures; return the settings applied.
 
     Fonts are sized for the 688 px text column and stay legible when a phone draws the figure
     at about half size. Inside IPython (Jupyter, the book build) figures are displayed by
     :func:`book_png`: retina PNGs (twice the pixels, the display size in the output's
-    metadata) re-encoded with a 256-colour palette, sharp on high-density screens and small.
+    metadata) re-encoded with a 256-colour palette, sharp on high-density screens and small;
+    with ``IBCORE_FIGURE_PDF=1`` also as vector PDF (:func:`book_pdf`) for the PDF edition.
     Outside IPython only the rcParams change. Called by :func:`ibcore.notebook.setup`.
     """
     import matplotlib as mpl
@@ -87,12 +102,22 @@ def use_book_style(retina: bool = True) -> dict:
             return dict(BOOK_STYLE)
         ip = get_ipython()
         if ip is not None and getattr(ip, "display_formatter", None) is not None:
+            import matplotlib.pyplot as plt
             from matplotlib.figure import Figure
+
+            # matplotlib resolves its backend lazily, at the first figure, and the inline backend
+            # then resets every figure formatter to its own defaults (1x RGBA PNG): resolve it now,
+            # so that the formatters registered below are the ones that stay
+            backend_mod = getattr(plt, "_get_backend_mod", None)
+            if backend_mod is not None:
+                backend_mod()
 
             formatters = ip.display_formatter.formatters
             formatters["image/png"].for_type(Figure, book_png)
             for mime in ("image/jpeg", "image/svg+xml", "application/pdf"):
                 formatters[mime].pop(Figure, None)  # one image per figure, the PNG
+            if os.environ.get("IBCORE_FIGURE_PDF") == "1":  # and a vector copy for print
+                formatters["application/pdf"].for_type(Figure, book_pdf)
     return dict(BOOK_STYLE)
 
 

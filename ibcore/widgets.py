@@ -378,6 +378,30 @@ class InteractiveFigure:
         w, h = _png_size(next(iter(self.frames.values())))
         return round(w / self.scale), round(h / self.scale)
 
+    def print_pdf(self) -> bytes:
+        """The initial frame as vector PDF, for print: ``render`` at :attr:`initial` with a line
+        under the figure naming the controls that the HTML edition (and Jupyter) offers."""
+        before = set(plt.get_fignums())
+        fig = None
+        try:
+            fig = self.render(**self.initial)
+            if not isinstance(fig, Figure):
+                raise ValueError(f"render({_format_params(self.initial)}) returned "
+                                 f"{type(fig).__name__}, not a matplotlib.figure.Figure")
+            shown = ", ".join(f"{self.labels[n]} = {_value_text(v)}"
+                              for n, v in self.initial.items())
+            fig.text(0.5, 0.0, f"Shown at {shown}; the HTML edition has the "
+                     f"control{'s' if len(self.controls) > 1 else ''}.",
+                     ha="center", va="top", fontsize=10, style="italic")
+            buf = io.BytesIO()
+            fig.savefig(buf, format="pdf", bbox_inches="tight")
+            return buf.getvalue()
+        finally:
+            for num in sorted(set(plt.get_fignums()) - before):
+                plt.close(num)
+            if isinstance(fig, Figure):
+                plt.close(fig)
+
     # ----------------------------------------------------------------- static path
     def _spec(self, element_id: str) -> dict[str, Any]:
         """The JSON the scrubber script reads: controls, deduplicated images, frame lookup."""
@@ -571,7 +595,9 @@ class InteractiveFigure:
 
         Returns:
             dict: ``text/html`` (the static scrubber, :meth:`to_html`), ``image/png`` (the
-            initial frame, base64, for outputs that cannot run scripts such as LaTeX/PDF),
+            initial frame, base64, for outputs that cannot run scripts), with
+            ``IBCORE_FIGURE_PDF=1`` ``application/pdf`` (:meth:`print_pdf`, base64: the
+            initial frame in vector form and a line naming the controls, for the PDF edition),
             ``text/plain`` and, when running inside an IPython kernel with ipywidgets
             importable, also ``application/vnd.jupyter.widget-view+json`` for the live widget
             (built once per object and reused). Front ends with a widget manager show the live
@@ -594,6 +620,8 @@ class InteractiveFigure:
         if wanted("image/png"):
             initial_png = self.frames[tuple(self.initial.values())]
             bundle["image/png"] = base64.b64encode(initial_png).decode("ascii")
+        if wanted("application/pdf") and os.environ.get("IBCORE_FIGURE_PDF") == "1":
+            bundle["application/pdf"] = base64.b64encode(self.print_pdf()).decode("ascii")
         if wanted(_WIDGET_MIME) and _live_display_enabled() and _in_kernel():
             try:
                 import ipywidgets  # noqa: F401

@@ -5,7 +5,7 @@ One submodule per family, re-exported here so chapters write ``ibcore.data.digit
 - `classic`: `xor`, `digits` (scikit-learn's 8x8 digits with a fixed stratified split).
 - `images`: `canvas`, `shift`, `shifted_copies`, `power_spectrum` (image transforms, chapter 4).
 - `regression`: `count_data` (Poisson counts, rate `count_rate`), `heteroscedastic_data` (noise
-  scale `hetero_scale` growing with |x|, mean `hetero_mean`).
+  scale `hetero_scale` growing with ``|x|``, mean `hetero_mean`).
 - `text`: `char_corpus` (the standard library's ``pydoc_data.topics``), `Vocab`,
   `context_windows`, `sequence_batch`.
 - `markov`: `MarkovSource` (order-k sources with exact entropy rates).
