@@ -450,3 +450,16 @@ def test_lstm_probe_runs():
     norms = ib.probes.hidden_grad_norms(lstm, RNG.standard_normal((2, 5, 2)),
                                         lambda hs: hs[-1].sum(), per_example=False)
     assert norms.shape == (5,) and (norms > 0).all()
+
+
+def test_char_rnn_with_a_gru_cell_steps_as_it_runs_and_samples():
+    """CharRNN(cell="gru"): stepping one token at a time gives the fused forward's logits."""
+    m = nn.CharRNN(6, 3, 4, cell="gru", rng=np.random.default_rng(0)).double()
+    ids = np.array([[0, 1, 2, 5, 3]])
+    full = m(ids).data
+    state = m.init_state(1)
+    for t in range(ids.shape[1]):
+        logits, state = m.step(ids[:, t], state)
+        np.testing.assert_allclose(logits.data, full[:, t], rtol=1e-12, atol=1e-13)
+    out = nn.sample(m, [0, 1], 5, rng=np.random.default_rng(1))
+    assert out.shape == (5,) and out.min() >= 0 and out.max() < 6
