@@ -89,10 +89,27 @@ def _classes(node) -> set[str]:
 
 
 def print_edition(app, doctree, docname):
-    """In the LaTeX builder only: drop check cells, and the inputs of folded cells."""
+    """In the LaTeX builder only: drop check cells, and the inputs of folded cells; number the
+    chapters as the book does (Post NN and monograph chapter NN are chapter NN, so "Figure 2.3"
+    and "Exercise 2.1" agree), part pages unnumbered."""
     if app.builder.format != "latex":
         return
     from docutils import nodes
+    from sphinx import addnodes
+
+    for start in doctree.findall(addnodes.start_of_file):
+        name = start.get("docname", "")
+        chap = chapter_number(name)
+        if chap is not None:
+            tex = (r"\ifdefined\ibsecnumdepth\setcounter{secnumdepth}{\ibsecnumdepth}\fi"
+                   rf"\setcounter{{chapter}}{{{chap - 1}}}")
+        elif re.match(r"^book/monograph/part-", name) or name.startswith("book/appendix/"):
+            # a part page: a chapter without a number (secnumdepth -1), listed in the contents
+            tex = (r"\ifdefined\ibsecnumdepth\else\edef\ibsecnumdepth{\arabic{secnumdepth}}\fi"
+                   r"\setcounter{secnumdepth}{-1}")
+        else:
+            continue
+        start.insert(0, nodes.raw("", tex + "\n", format="latex"))
 
     for cell in list(doctree.findall(nodes.container)):
         if cell.get("nb_element") != "cell_code" or cell.parent is None:
