@@ -347,3 +347,20 @@ def test_qm9_graphs_and_targets():
 
     assert g.ptr[1] == Chem.MolFromSmiles(d.smiles[0]).GetNumAtoms()
     np.testing.assert_array_equal(ib.data.qm9(200, seed=1).graphs.y, g.y)  # seeded
+
+
+def test_smiles_graphs_features_and_refusal():
+    import importlib.util
+
+    if importlib.util.find_spec("rdkit") is None:
+        pytest.skip("needs rdkit")
+    g = ib.data.smiles_graphs(["C=CC#N", "c1ccccc1"])
+    # acrylonitrile: C=C-C#N, 4 heavy atoms, 3 bonds; benzene: 6 aromatic atoms
+    assert g.ptr.tolist() == [0, 4, 10] and g.edge_ptr.tolist() == [0, 6, 18]
+    bonds = g.edge_attr[: g.edge_ptr[1]].argmax(1)
+    assert sorted(bonds.tolist()) == [0, 0, 1, 1, 2, 2]  # single, double, triple
+    benzene = g.x[4:]
+    assert np.all(benzene[:, 9] == 1) and np.all(benzene[:, 10] == 1)  # aromatic CH
+    assert np.all(benzene[:, 7] == 1)  # sp2
+    with pytest.raises(ValueError, match="cannot parse the SMILES string 'C1CC'"):
+        ib.data.smiles_graphs(["C1CC"])
