@@ -50,7 +50,8 @@ def colab(tmp_path_factory):
     python = env_dir / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", *pinned(COLAB_PREINSTALLED)],
                    check=True)
-    probe = subprocess.run([str(python), "-c", "import ibcore"], capture_output=True)
+    # run outside the checkout: `python -c` puts the working directory on sys.path
+    probe = subprocess.run([str(python), "-c", "import ibcore"], capture_output=True, cwd=base)
     assert probe.returncode != 0, "the clean environment already has ibcore"
     # the install source: the checkout as pip would see it from git (no .venv, builds, caches)
     source = base / "source"
@@ -83,5 +84,6 @@ def test_notebook_runs_in_a_clean_colab_like_environment(colab, notebook, monkey
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     where = subprocess.run([str(python), "-c", "import ibcore; print(ibcore.__file__)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+                           capture_output=True, text=True, check=True,
+                           cwd=python.parents[2]).stdout.strip()
     assert str(python.parents[1]) in where, f"ibcore imported from {where}, not the clean env"
