@@ -139,7 +139,24 @@ class RNNCell(_RecurrentBase):
         return F.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
 
 
-class RNN(_RecurrentBase):
+class _HiddenState:
+    """The state of a layer whose whole state is its hidden state ``h`` (RNN, GRU; not LSTM)."""
+
+    def init_state(self, batch: int) -> Tensor:
+        """The zero initial state ``(batch, hidden)``."""
+        return self._zeros(batch)
+
+    @staticmethod
+    def state_h(state) -> Tensor:
+        """The hidden state ``h`` inside a state (here the state itself)."""
+        return state
+
+    @staticmethod
+    def with_h(state, h):
+        return h
+
+
+class RNN(_HiddenState, _RecurrentBase):
     """Single-layer Elman RNN over a sequence, batch first (``torch.nn.RNN(input_size,
     hidden_size, batch_first=True)`` with ``num_layers=1``).
 
@@ -184,19 +201,6 @@ class RNN(_RecurrentBase):
     def step(self, x_t, h) -> Tensor:
         """One time step, ``(batch, input_size), (batch, hidden) -> (batch, hidden)``."""
         return F.rnn_cell(x_t, h, *self._weights(), nonlinearity=self.nonlinearity)
-
-    def init_state(self, batch: int) -> Tensor:
-        """The zero initial state ``(batch, hidden)``."""
-        return self._zeros(batch)
-
-    @staticmethod
-    def state_h(state) -> Tensor:
-        """The hidden state ``h`` inside a state (for an RNN, the state itself)."""
-        return state
-
-    @staticmethod
-    def with_h(state, h):
-        return h
 
 
 class LSTMCell(_RecurrentBase):
@@ -321,7 +325,7 @@ class GRUCell(_RecurrentBase):
         return F.gru_cell(x, h, *self._weights())
 
 
-class GRU(_RecurrentBase):
+class GRU(_HiddenState, _RecurrentBase):
     """Single-layer GRU over a sequence, batch first (``torch.nn.GRU(input_size, hidden_size,
     batch_first=True)``), as one fused op (`ibcore.functional.gru`); `step` runs one
     `ibcore.functional.gru_cell`. Equations as `GRUCell`, the same weights at every step.
@@ -362,15 +366,3 @@ class GRU(_RecurrentBase):
         """One time step, ``(batch, input_size), (batch, hidden) -> (batch, hidden)``."""
         return F.gru_cell(x_t, h, *self._weights())
 
-    def init_state(self, batch: int) -> Tensor:
-        """The zero initial state ``(batch, hidden)``."""
-        return self._zeros(batch)
-
-    @staticmethod
-    def state_h(state) -> Tensor:
-        """The hidden state ``h`` inside a state (for a GRU, the state itself)."""
-        return state
-
-    @staticmethod
-    def with_h(state, h):
-        return h
