@@ -41,9 +41,14 @@ def pinned(names: list[str]) -> list[str]:
     return [f"{n}=={pins[n]}" if n in pins else n for n in names]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def colab(tmp_path_factory):
-    """(python of a clean environment with only the preinstalled packages, a copy of the repo)."""
+    """(python of a clean environment with only the preinstalled packages, a copy of the repo).
+
+    A new environment for every notebook, as Colab gives every notebook a fresh runtime: with one
+    shared environment, a later notebook finds ibcore installed by an earlier one, and its first
+    cell skips the install of its own extra packages (chapter 7's rdkit and qm9pack).
+    """
     base = tmp_path_factory.mktemp("colab")
     env_dir = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
