@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import Result, _blas_threads, _cycle, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import (  # noqa: E402
+    Result,
+    _blas_threads,
+    _cycle,
+    bench_parser,
+    clock_name,
+    set_threads,
+    time_pair,
+)
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, heads, nn  # noqa: E402
@@ -127,7 +135,8 @@ def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     cases = [head_case("poisson"), head_case("gaussian"), cnn_case(128), cnn_case(1437)]
     results = []
     for case in cases:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import _blas_threads, bench_parser, clock_name, set_threads, time_pair  # noqa: E402
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, nn  # noqa: E402
@@ -95,7 +95,8 @@ def main(argv=None) -> int:
                  TorchCharRNN(V, 16, 96), rnn_batches, V)),
     ]
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     header = f"{'model':<30}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

@@ -97,7 +97,13 @@ def bench_parser(doc: str, min_run: float = 0.1) -> argparse.ArgumentParser:
 
 def set_threads(threads: int | None) -> None:
     """Give torch and NumPy's BLAS the same number of threads (default: every usable CPU, which is
-    what NumPy's BLAS uses unless told otherwise)."""
+    what NumPy's BLAS uses unless told otherwise), and set the C allocator as the chapters run
+    (`ibcore.notebook.keep_freed_memory`, in this process so for torch too)."""
+    global _clock
+    from ibcore.notebook import keep_freed_memory
+
+    keep_freed_memory()
+    _clock = time.process_time if threads == 1 else time.perf_counter
     torch.set_num_threads(threads or _cpu_count())
     if threads:
         try:
@@ -182,12 +188,23 @@ def _warm(step: Callable[[], object], seconds: float) -> None:
         calls += 1
 
 
+# The clock of `_run`: wall time, or the process's CPU time once `set_threads(1)` has made every
+# computation single-threaded (then CPU time is the step's cost, and a shared machine, whose other
+# processes take the core away for a while, does not inflate it).
+_clock = time.perf_counter
+
+
+def clock_name() -> str:
+    """What `_run` measures, for the benchmarks' header line."""
+    return "process CPU time" if _clock is time.process_time else "wall time"
+
+
 def _run(step: Callable[[], object], number: int) -> float:
-    """Seconds per call over ``number`` back-to-back calls."""
-    t0 = time.perf_counter()
+    """Seconds per call over ``number`` back-to-back calls, on `_clock`."""
+    t0 = _clock()
     for _ in range(number):
         step()
-    return (time.perf_counter() - t0) / number
+    return (_clock() - t0) / number
 
 
 def _calibrate(step: Callable[[], object], min_run: float) -> int:
@@ -257,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = build_cases()
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()} "
           f"(this process may use {_cpu_count()} CPUs); float32; Adam; median of {args.repeat} "
-          "runs")
+          f"runs, {clock_name()}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
 

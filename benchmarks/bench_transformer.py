@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import _blas_threads, bench_parser, clock_name, set_threads, time_pair  # noqa: E402
 
 import ibcore as ib  # noqa: E402
 from ibcore import F  # noqa: E402
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     header = f"{'model':<34}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))
