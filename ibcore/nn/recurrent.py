@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter, _input, _size
+from .modules import Module, Parameter, _input, _sizes
 
 __all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU"]
 
@@ -43,11 +43,7 @@ class _RecurrentBase(Module):
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         name = type(self).__name__
-        input_size = _size(name, "input_size", input_size, minimum=-2**62)
-        hidden_size = _size(name, "hidden_size", hidden_size, minimum=-2**62)
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"{name}: sizes must be positive, got input_size={input_size}, "
-                             f"hidden_size={hidden_size}")
+        input_size, hidden_size = _sizes(name, input_size=input_size, hidden_size=hidden_size)
         rng = rng if rng is not None else get_rng()
         k = 1.0 / math.sqrt(hidden_size)
         G, s = self.gates * hidden_size, self.suffix
