@@ -101,6 +101,26 @@ class _RecurrentBase(Module):
         return f"{self.input_size}, {self.hidden_size}"
 
 
+def _only_batch_first(layer: str, batch_first) -> None:
+    if not batch_first:
+        raise ValueError(f"{layer}: only batch_first=True is supported; transpose the input to "
+                         "(batch, seq, features)")
+
+
+class _SequenceLayer(_RecurrentBase):
+    """Shared construction of the layers over a whole sequence (`LSTM`, `GRU`): batch first
+    only, and torch's parameter names for layer 0 (``weight_ih_l0``, ...)."""
+
+    suffix = "_l0"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 batch_first: bool = True, rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        _only_batch_first(type(self).__name__, batch_first)
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        self.batch_first = True
+
+
 class RNNCell(_RecurrentBase):
     """Elman cell ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (``torch.nn.RNNCell``).
 
@@ -177,9 +197,7 @@ class RNN(_HiddenState, _RecurrentBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", batch_first: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float32):
-        if not batch_first:
-            raise ValueError("RNN: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
+        _only_batch_first("RNN", batch_first)
         if nonlinearity not in ("tanh", "relu", "identity"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh', 'relu' or 'identity', got "
                              f"{nonlinearity!r}")
@@ -231,7 +249,7 @@ class LSTMCell(_RecurrentBase):
         return out[0], out[1]
 
 
-class LSTM(_RecurrentBase):
+class LSTM(_SequenceLayer):
     """Single-layer LSTM over a sequence, batch first (``torch.nn.LSTM(input_size, hidden_size,
     batch_first=True)``), as one fused op (`ibcore.functional.lstm`); `step` runs one
     `ibcore.functional.lstm_cell`.
@@ -252,16 +270,6 @@ class LSTM(_RecurrentBase):
     """
 
     gates = 4
-    suffix = "_l0"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 batch_first: bool = True, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        if not batch_first:
-            raise ValueError("LSTM: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.batch_first = True
 
     def step(self, x_t, state):
         """One time step: ``(batch, input), (h, c) -> (h', c')``."""
@@ -321,7 +329,7 @@ class GRUCell(_RecurrentBase):
         return F.gru_cell(x, h, *self._weights())
 
 
-class GRU(_HiddenState, _RecurrentBase):
+class GRU(_HiddenState, _SequenceLayer):
     """Single-layer GRU over a sequence, batch first (``torch.nn.GRU(input_size, hidden_size,
     batch_first=True)``), as one fused op (`ibcore.functional.gru`); `step` runs one
     `ibcore.functional.gru_cell`. Equations as `GRUCell`, the same weights at every step.
@@ -340,16 +348,6 @@ class GRU(_HiddenState, _RecurrentBase):
     """
 
     gates = 3
-    suffix = "_l0"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 batch_first: bool = True, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        if not batch_first:
-            raise ValueError("GRU: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.batch_first = True
 
     def forward(self, input, h0=None) -> tuple[Tensor, Tensor]:
         x = self._input(input, 3)
