@@ -108,14 +108,14 @@ class Head:
     def __call__(self, eta, y, reduction: str = "mean") -> Tensor:
         return self.nll(eta, y, reduction)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(link={self.link!r})"
+
 
 def _check_level(head: str, level) -> float:
     if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
         raise ValueError(f"{head} head: level must be a number in (0, 1), got {level!r}")
     return float(level)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(link={self.link!r})"
 
 
 class Bernoulli(Head):
