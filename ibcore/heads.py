@@ -224,14 +224,18 @@ def _reduce_per(head: str, per: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{head} head: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _two_outputs(head: str, what: str, eta_shape, y_shape=None) -> None:
-    """Check that a two-parameter head's ``eta`` is ``(..., 2)`` and matches the targets."""
+def _two_outputs(head: str, what: str, eta_shape, y_shape=None, *, tag: str | None = None,
+                 layout: str = "") -> None:
+    """Check that a two-parameter head's ``eta`` is ``(..., 2)`` and matches the targets; the
+    messages say ``"{head} head ({what} learned)"`` (or ``tag`` in the brackets), and ``layout``
+    after the expected shape."""
+    tag = f"{what} learned" if tag is None else tag
     if tuple(eta_shape[-1:]) != (2,):
-        raise ValueError(f"{head} head ({what} learned): eta must have shape (..., 2), got "
+        raise ValueError(f"{head} head ({tag}): eta must have shape (..., 2){layout}, got "
                          f"{tuple(eta_shape)}")
     if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
-        raise ValueError(f"{head} head ({what} learned): targets of shape {tuple(y_shape)} do "
-                         f"not match eta of shape {tuple(eta_shape)} (expected targets of shape "
+        raise ValueError(f"{head} head ({tag}): targets of shape {tuple(y_shape)} do not match "
+                         f"eta of shape {tuple(eta_shape)} (expected targets of shape "
                          f"{tuple(eta_shape[:-1])})")
 
 
@@ -313,13 +317,8 @@ class Gaussian(_FixedOrLearned):
         return _reject("Gaussian", y, ~np.isfinite(y), "be finite")
 
     def _split(self, eta_shape, y_shape=None):
-        if eta_shape[-1:] != (2,):
-            raise ValueError(f"Gaussian head (learned scale): eta must have shape (..., 2) = "
-                             f"(mean, raw scale), got {eta_shape}")
-        if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
-            raise ValueError(f"Gaussian head (learned scale): targets of shape {tuple(y_shape)} "
-                             f"do not match eta of shape {eta_shape} (expected targets of shape "
-                             f"{eta_shape[:-1]})")
+        _two_outputs("Gaussian", "scale", eta_shape, y_shape, tag="learned scale",
+                     layout=" = (mean, raw scale)")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """NLL in nats: ``(y - mu)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2``."""
