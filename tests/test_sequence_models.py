@@ -29,10 +29,18 @@ def _grads_agree(ib_module, torch_module, rtol=1e-10, atol=1e-11):
         np.testing.assert_allclose(p.grad, tg, rtol=rtol, atol=atol, err_msg=name)
 
 
+def _twins(name, I, H, **kwargs):
+    """ibcore's and torch's ``nn.<name>(I, H)`` sequence layer (float64, batch first), with the
+    same weights."""
+    layer = getattr(nn, name)(I, H, **kwargs).double()
+    tlayer = getattr(torch.nn, name)(I, H, batch_first=True, **kwargs).double()
+    _copy_to_torch(layer, tlayer)
+    return layer, tlayer
+
+
 def _layer_matches_torch(layer, tlayer, B, T, I, H):
     """An RNN-like layer (output and final hidden state, from a given h0) against torch's: same
     weights, forward and every gradient (input, h0, parameters) under a random upstream one."""
-    _copy_to_torch(layer, tlayer)
     x = RNG.standard_normal((B, T, I))
     h0 = RNG.standard_normal((1, B, H))
     xi, hi = ib.Tensor(x.copy(), requires_grad=True), ib.Tensor(h0.copy(), requires_grad=True)
@@ -115,9 +123,7 @@ def test_embedding_rejects_bad_sizes():
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_matches_torch(nonlinearity):
     B, T, I, H = 3, 7, 4, 5
-    rnn = nn.RNN(I, H, nonlinearity=nonlinearity).double()
-    trnn = torch.nn.RNN(I, H, nonlinearity=nonlinearity, batch_first=True).double()
-    _layer_matches_torch(rnn, trnn, B, T, I, H)
+    _layer_matches_torch(*_twins("RNN", I, H, nonlinearity=nonlinearity), B, T, I, H)
 
 
 def test_rnn_cell_and_lstm_cell_match_torch():
@@ -143,9 +149,7 @@ def test_rnn_cell_and_lstm_cell_match_torch():
 
 def test_lstm_matches_torch():
     B, T, I, H = 2, 6, 3, 4
-    lstm = nn.LSTM(I, H).double()
-    tlstm = torch.nn.LSTM(I, H, batch_first=True).double()
-    _copy_to_torch(lstm, tlstm)
+    lstm, tlstm = _twins("LSTM", I, H)
     x = RNG.standard_normal((B, T, I))
     xi = ib.Tensor(x.copy(), requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
@@ -164,8 +168,7 @@ def test_gru_and_gru_cell_match_torch():
     """nn.GRU / nn.GRUCell (Chapter 6) against torch's: same float64 weights, forward and every
     gradient to float rounding, with a random upstream gradient and a given h0."""
     B, T, I, H = 3, 7, 4, 5
-    gru = nn.GRU(I, H).double()
-    tgru = torch.nn.GRU(I, H, batch_first=True).double()
+    gru, tgru = _twins("GRU", I, H)
     x = _layer_matches_torch(gru, tgru, B, T, I, H)
     assert [n for n, _ in gru.named_parameters()] == [n for n, _ in tgru.named_parameters()]
     for name, p in gru.named_parameters():
@@ -400,9 +403,7 @@ def test_delayed_recall():
 # --------------------------------------------------------------------------- probe
 def test_hidden_grads_match_torch_retain_grad():
     B, T, I, H = 2, 6, 3, 4
-    rnn = nn.RNN(I, H).double()
-    trnn = torch.nn.RNN(I, H, batch_first=True).double()
-    _copy_to_torch(rnn, trnn)
+    rnn, trnn = _twins("RNN", I, H)
     x = RNG.standard_normal((B, T, I))
     r = RNG.standard_normal((B, H))
     _, g = ib.probes.hidden_grads(rnn, x, lambda hs: (hs[-1] * ib.Tensor(r)).sum()
