@@ -132,6 +132,22 @@ def _cycle(items):
         yield from items
 
 
+def train_step(model, opt, batches, loss_fn) -> Callable[[], object]:
+    """One optimizer step on the next of ``batches`` (cycled), returning the loss: the same
+    four calls in ibcore and in torch, which share the names."""
+    it = _cycle(batches)
+
+    def step():
+        xb, yb = next(it)
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def make_case(name: str, sizes: list[int], X: np.ndarray, y: np.ndarray, batch: int,
               binary: bool, lr: float = 1e-2, seed: int = 0) -> Case:
     """Build the ibcore and the torch step for one model on one batch size."""
@@ -158,25 +174,8 @@ def make_case(name: str, sizes: list[int], X: np.ndarray, y: np.ndarray, batch: 
     with torch.no_grad():
         torch_loss0 = float(th_loss_fn(tmodel(th_batches[0][0]), th_batches[0][1]))
 
-    ib_it, th_it = _cycle(ib_batches), _cycle(th_batches)
-
-    def ib_step():
-        xb, yb = next(ib_it)
-        opt.zero_grad()
-        loss = ib_loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def torch_step():
-        xb, yb = next(th_it)
-        topt.zero_grad()
-        loss = th_loss_fn(tmodel(xb), yb)
-        loss.backward()
-        topt.step()
-        return loss
-
-    return Case(name, sizes, batch, ib_step, torch_step, ib_loss0, torch_loss0)
+    return Case(name, sizes, batch, train_step(model, opt, ib_batches, ib_loss_fn),
+                train_step(tmodel, topt, th_batches, th_loss_fn), ib_loss0, torch_loss0)
 
 
 def _warm(step: Callable[[], object], seconds: float) -> None:
