@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import Result, _blas_threads, _cycle, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import (  # noqa: E402
+    Result,
+    _blas_threads,
+    bench_parser,
+    clock_name,
+    set_threads,
+    time_pair,
+    train_step,
+)
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, heads, nn  # noqa: E402
@@ -101,33 +109,19 @@ def make_steps(case):
     name, batch, model, tmodel, ib_b, th_b, ib_loss, th_loss = case
     opt = ib.optim.Adam(model.parameters(), lr=1e-2)
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-2)
-    ib_it, th_it = _cycle(ib_b), _cycle(th_b)
     l0 = float(ib_loss(model(ib_b[0][0]), ib_b[0][1]).data)
     with torch.no_grad():
         t0 = float(th_loss(tmodel(th_b[0][0]), th_b[0][1]))
-
-    def ib_step():
-        xb, yb = next(ib_it)
-        opt.zero_grad()
-        loss = ib_loss(model(xb), yb)
-        loss.backward()
-        opt.step()
-
-    def th_step():
-        xb, yb = next(th_it)
-        topt.zero_grad()
-        loss = th_loss(tmodel(xb), yb)
-        loss.backward()
-        topt.step()
-
-    return name, batch, ib_step, th_step, l0, t0
+    return (name, batch, train_step(model, opt, ib_b, ib_loss),
+            train_step(tmodel, topt, th_b, th_loss), l0, t0)
 
 
 def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     cases = [head_case("poisson"), head_case("gaussian"), cnn_case(128), cnn_case(1437)]
     results = []
     for case in cases:

@@ -18,7 +18,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import (  # noqa: E402
+    _blas_threads,
+    bench_parser,
+    clock_name,
+    set_threads,
+    time_pair,
+    train_step,
+)
 
 import ibcore as ib  # noqa: E402
 from ibcore import F, nn  # noqa: E402
@@ -53,25 +60,14 @@ def _steps(model, tmodel, batches, V):
     opt = ib.optim.Adam(model.parameters(), lr=1e-3)
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
     tb = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-    it = {"i": 0, "t": 0}
 
-    def ib_step():
-        x, y = batches[it["i"] % len(batches)]
-        it["i"] += 1
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
-        loss.backward()
-        opt.step()
+    def ib_loss(out, y):
+        return F.cross_entropy(out.reshape(-1, V), y.reshape(-1))
 
-    def torch_step():
-        x, y = tb[it["t"] % len(tb)]
-        it["t"] += 1
-        topt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tmodel(x).reshape(-1, V), y.reshape(-1))
-        loss.backward()
-        topt.step()
+    def torch_loss(out, y):
+        return torch.nn.functional.cross_entropy(out.reshape(-1, V), y.reshape(-1))
 
-    return ib_step, torch_step
+    return train_step(model, opt, batches, ib_loss), train_step(tmodel, topt, tb, torch_loss)
 
 
 def main(argv=None) -> int:
@@ -95,7 +91,8 @@ def main(argv=None) -> int:
                  TorchCharRNN(V, 16, 96), rnn_batches, V)),
     ]
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     header = f"{'model':<30}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

@@ -97,7 +97,13 @@ def bench_parser(doc: str, min_run: float = 0.1) -> argparse.ArgumentParser:
 
 def set_threads(threads: int | None) -> None:
     """Give torch and NumPy's BLAS the same number of threads (default: every usable CPU, which is
-    what NumPy's BLAS uses unless told otherwise)."""
+    what NumPy's BLAS uses unless told otherwise), and set the C allocator as the chapters run
+    (`ibcore.notebook.keep_freed_memory`, in this process so for torch too)."""
+    global _clock
+    from ibcore.notebook import keep_freed_memory
+
+    keep_freed_memory()
+    _clock = time.process_time if threads == 1 else time.perf_counter
     torch.set_num_threads(threads or _cpu_count())
     if threads:
         try:
@@ -126,6 +132,22 @@ def _cycle(items):
         yield from items
 
 
+def train_step(model, opt, batches, loss_fn) -> Callable[[], object]:
+    """One optimizer step on the next of ``batches`` (cycled), returning the loss: the same
+    four calls in ibcore and in torch, which share the names."""
+    it = _cycle(batches)
+
+    def step():
+        xb, yb = next(it)
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def make_case(name: str, sizes: list[int], X: np.ndarray, y: np.ndarray, batch: int,
               binary: bool, lr: float = 1e-2, seed: int = 0) -> Case:
     """Build the ibcore and the torch step for one model on one batch size."""
@@ -152,25 +174,8 @@ def make_case(name: str, sizes: list[int], X: np.ndarray, y: np.ndarray, batch: 
     with torch.no_grad():
         torch_loss0 = float(th_loss_fn(tmodel(th_batches[0][0]), th_batches[0][1]))
 
-    ib_it, th_it = _cycle(ib_batches), _cycle(th_batches)
-
-    def ib_step():
-        xb, yb = next(ib_it)
-        opt.zero_grad()
-        loss = ib_loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def torch_step():
-        xb, yb = next(th_it)
-        topt.zero_grad()
-        loss = th_loss_fn(tmodel(xb), yb)
-        loss.backward()
-        topt.step()
-        return loss
-
-    return Case(name, sizes, batch, ib_step, torch_step, ib_loss0, torch_loss0)
+    return Case(name, sizes, batch, train_step(model, opt, ib_batches, ib_loss_fn),
+                train_step(tmodel, topt, th_batches, th_loss_fn), ib_loss0, torch_loss0)
 
 
 def _warm(step: Callable[[], object], seconds: float) -> None:
@@ -182,12 +187,23 @@ def _warm(step: Callable[[], object], seconds: float) -> None:
         calls += 1
 
 
+# The clock of `_run`: wall time, or the process's CPU time once `set_threads(1)` has made every
+# computation single-threaded (then CPU time is the step's cost, and a shared machine, whose other
+# processes take the core away for a while, does not inflate it).
+_clock = time.perf_counter
+
+
+def clock_name() -> str:
+    """What `_run` measures, for the benchmarks' header line."""
+    return "process CPU time" if _clock is time.process_time else "wall time"
+
+
 def _run(step: Callable[[], object], number: int) -> float:
-    """Seconds per call over ``number`` back-to-back calls."""
-    t0 = time.perf_counter()
+    """Seconds per call over ``number`` back-to-back calls, on `_clock`."""
+    t0 = _clock()
     for _ in range(number):
         step()
-    return (time.perf_counter() - t0) / number
+    return (_clock() - t0) / number
 
 
 def _calibrate(step: Callable[[], object], min_run: float) -> int:
@@ -257,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = build_cases()
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()} "
           f"(this process may use {_cpu_count()} CPUs); float32; Adam; median of {args.repeat} "
-          "runs")
+          f"runs, {clock_name()}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
 

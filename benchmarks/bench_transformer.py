@@ -21,7 +21,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_steps import _blas_threads, bench_parser, set_threads, time_pair  # noqa: E402
+from bench_steps import (  # noqa: E402
+    _blas_threads,
+    bench_parser,
+    clock_name,
+    set_threads,
+    time_pair,
+    train_step,
+)
 
 import ibcore as ib  # noqa: E402
 from ibcore import F  # noqa: E402
@@ -77,32 +84,16 @@ def make_steps(layers: int, batch: int, d_model: int = 32, heads: int = 1, d_ff:
         l0_ib = F.cross_entropy(m(ib_b[0][0]), ib_b[0][1]).item()
     if not np.isclose(l0, l0_ib, rtol=1e-4):
         raise SystemExit(f"initial losses differ: ibcore {l0_ib}, torch {l0}")
-    state = {"i": 0, "j": 0}
-
-    def ib_step():
-        t, y = ib_b[state["i"] % len(ib_b)]
-        state["i"] += 1
-        opt.zero_grad()
-        loss = F.cross_entropy(m(t), y)
-        loss.backward()
-        opt.step()
-
-    def torch_step():
-        t, y = th_b[state["j"] % len(th_b)]
-        state["j"] += 1
-        topt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tm(t), y)
-        loss.backward()
-        topt.step()
-
-    return ib_step, torch_step
+    return (train_step(m, opt, ib_b, F.cross_entropy),
+            train_step(tm, topt, th_b, torch.nn.functional.cross_entropy))
 
 
 def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
     print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs")
+          f"float32; Adam; median of {args.repeat} runs, "
+          f"{clock_name()}")
     header = f"{'model':<34}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

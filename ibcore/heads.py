@@ -74,6 +74,13 @@ def _where(mask: np.ndarray, values: np.ndarray, limit: int = 5) -> str:
     return f"{shown} at positions {where}{more}"
 
 
+def _reject(head: str, y: np.ndarray, bad: np.ndarray, must: str) -> np.ndarray:
+    """``y`` itself, or ValueError naming the targets where ``bad`` holds and what they must be."""
+    if bad.any():
+        raise ValueError(f"{head} head: targets must {must}; got {_where(bad, y)}")
+    return y
+
+
 class Head:
     """Base class: subclasses implement ``validate``, ``nll``, ``mean`` and ``sample``."""
 
@@ -101,14 +108,14 @@ class Head:
     def __call__(self, eta, y, reduction: str = "mean") -> Tensor:
         return self.nll(eta, y, reduction)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(link={self.link!r})"
+
 
 def _check_level(head: str, level) -> float:
     if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
         raise ValueError(f"{head} head: level must be a number in (0, 1), got {level!r}")
     return float(level)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(link={self.link!r})"
 
 
 class Bernoulli(Head):
@@ -121,10 +128,7 @@ class Bernoulli(Head):
 
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
-        bad = ~((y >= 0) & (y <= 1))
-        if bad.any():
-            raise ValueError(f"Bernoulli head: targets must lie in [0, 1]; got {_where(bad, y)}")
-        return y
+        return _reject("Bernoulli", y, ~((y >= 0) & (y <= 1)), "lie in [0, 1]")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """Mean NLL in nats: ``softplus(eta) - y eta``. Raises ValueError for y outside [0, 1]."""
@@ -210,7 +214,74 @@ class Categorical(Head):
         return mask
 
 
-class Gaussian(Head):
+def _reduce_per(head: str, per: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    if reduction == "mean":
+        return per.mean()
+    raise ValueError(f"{head} head: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _two_outputs(head: str, what: str, eta_shape, y_shape=None, *, tag: str | None = None,
+                 layout: str = "") -> None:
+    """Check that a two-parameter head's ``eta`` is ``(..., 2)`` and matches the targets; the
+    messages say ``"{head} head ({what} learned)"`` (or ``tag`` in the brackets), and ``layout``
+    after the expected shape."""
+    tag = f"{what} learned" if tag is None else tag
+    if tuple(eta_shape[-1:]) != (2,):
+        raise ValueError(f"{head} head ({tag}): eta must have shape (..., 2){layout}, got "
+                         f"{tuple(eta_shape)}")
+    if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
+        raise ValueError(f"{head} head ({tag}): targets of shape {tuple(y_shape)} do not match "
+                         f"eta of shape {tuple(eta_shape)} (expected targets of shape "
+                         f"{tuple(eta_shape[:-1])})")
+
+
+def _same_shape(head: str, eta_shape, y_shape) -> None:
+    if tuple(eta_shape) != tuple(y_shape):
+        raise ValueError(f"{head} head: eta of shape {tuple(eta_shape)} and targets of shape "
+                         f"{tuple(y_shape)} must have the same shape")
+
+
+class _FixedOrLearned(Head):
+    """Base of the heads with a second positive parameter (the Gaussian's scale, the Gamma's
+    shape, the Beta's precision): fixed when the head is made, or learned, and then ``eta`` is
+    ``(..., 2)`` with the parameter ``softplus(eta[..., 1])``.
+
+    A subclass names the attribute that holds the fixed value (``_param``; it is ``None`` when
+    the parameter is learned); the Gamma and the Beta also name the parameter in their shape
+    errors (``_what``) and give the inverse link of ``eta[..., 0]`` (``_inverse_link``).
+    """
+
+    _param: str
+    _what: str
+    _inverse_link = None
+
+    def _set_param(self, value) -> None:
+        if value is not None and not value > 0:
+            raise ValueError(f"{self.name} head: {self._param} must be positive (or None to "
+                             f"learn it), got {value}")
+        setattr(self, self._param, None if value is None else float(value))
+
+    @property
+    def outputs(self) -> int:
+        """How many numbers per target the network must output: 1, or 2 when the second
+        parameter (scale, shape or precision) is learned."""
+        return 2 if getattr(self, self._param) is None else 1
+
+    def _params(self, eta):
+        """The mean and the second parameter at each example (NumPy, no graph)."""
+        e = _arr(eta)
+        fixed = getattr(self, self._param)
+        if fixed is None:
+            _two_outputs(self.name, self._what, e.shape)
+            return self._inverse_link(e[..., 0]), np.logaddexp(0, e[..., 1])
+        return self._inverse_link(e), np.full(e.shape, fixed)
+
+
+class Gaussian(_FixedOrLearned):
     """Real targets with identity link: a fixed scale ``sigma``, or a learned one.
 
     - ``Gaussian(sigma=1.0)``: ``eta`` is the mean, of the targets' shape. With ``sigma=1`` the
@@ -232,37 +303,22 @@ class Gaussian(Head):
     """
 
     name, link = "Gaussian", "identity"
+    _param = "sigma"  # its own ``mean`` and ``scale`` below (not ``_params``) keep eta's dtype
 
     def __init__(self, sigma: float | None = 1.0):
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"Gaussian head: sigma must be positive (or None to learn it), got "
-                             f"{sigma}")
-        self.sigma = None if sigma is None else float(sigma)
+        self._set_param(sigma)
 
     @property
     def learned_scale(self) -> bool:
         return self.sigma is None
 
-    @property
-    def outputs(self) -> int:
-        """How many numbers per target the network must output: 1, or 2 with a learned scale."""
-        return 2 if self.learned_scale else 1
-
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
-        bad = ~np.isfinite(y)
-        if bad.any():
-            raise ValueError(f"Gaussian head: targets must be finite; got {_where(bad, y)}")
-        return y
+        return _reject("Gaussian", y, ~np.isfinite(y), "be finite")
 
     def _split(self, eta_shape, y_shape=None):
-        if eta_shape[-1:] != (2,):
-            raise ValueError(f"Gaussian head (learned scale): eta must have shape (..., 2) = "
-                             f"(mean, raw scale), got {eta_shape}")
-        if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
-            raise ValueError(f"Gaussian head (learned scale): targets of shape {tuple(y_shape)} "
-                             f"do not match eta of shape {eta_shape} (expected targets of shape "
-                             f"{eta_shape[:-1]})")
+        _two_outputs("Gaussian", "scale", eta_shape, y_shape, tag="learned scale",
+                     layout=" = (mean, raw scale)")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """NLL in nats: ``(y - mu)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2``."""
@@ -282,9 +338,7 @@ class Gaussian(Head):
         mu, s = eta[..., 0], F.softplus(eta[..., 1])
         z = (Tensor(y.astype(eta.dtype)) - mu) / s
         per = z * z * 0.5 + F.log(s) + 0.5 * math.log(2 * math.pi)
-        if reduction == "none":
-            return per
-        return per.sum() if reduction == "sum" else per.mean()
+        return _reduce_per("Gaussian", per, reduction)
 
     def mean(self, eta) -> np.ndarray:
         e = _arr(eta)
@@ -333,29 +387,17 @@ class Poisson(Head):
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
         bad = ~((y >= 0) & (np.mod(y, 1) == 0)) if y.dtype.kind == "f" else (y < 0)
-        if bad.any():
-            raise ValueError(f"Poisson head: targets must be non-negative integer counts; got "
-                             f"{_where(bad, y)}")
-        return y
+        return _reject("Poisson", y, bad, "be non-negative integer counts")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """NLL in nats: ``exp(eta) - y eta + log(y!)``. Raises ValueError for negative or
         non-integer counts."""
         y = self.validate(y)
         eta = eta if isinstance(eta, Tensor) else Tensor(eta)
-        if eta.shape != y.shape:
-            raise ValueError(f"Poisson head: eta of shape {eta.shape} and targets of shape "
-                             f"{y.shape} must have the same shape")
+        _same_shape("Poisson", eta.shape, y.shape)
         yt = y.astype(eta.dtype)
         per = F.exp(eta) - eta * Tensor(yt) + Tensor(gammaln(yt + 1).astype(eta.dtype))
-        if reduction == "none":
-            return per
-        if reduction == "sum":
-            return per.sum()
-        if reduction == "mean":
-            return per.mean()
-        raise ValueError(f"Poisson head: reduction must be 'mean', 'sum' or 'none', got "
-                         f"{reduction!r}")
+        return _reduce_per("Poisson", per, reduction)
 
     def mean(self, eta) -> np.ndarray:
         return np.exp(_arr(eta))
@@ -378,34 +420,7 @@ class Poisson(Head):
 
 
 # ----------------------------------------------------------------------------- beyond canonical
-def _reduce_per(head: str, per: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return per.sum()
-    if reduction == "mean":
-        return per.mean()
-    raise ValueError(f"{head} head: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _two_outputs(head: str, what: str, eta_shape, y_shape=None) -> None:
-    """Check that a two-parameter head's ``eta`` is ``(..., 2)`` and matches the targets."""
-    if tuple(eta_shape[-1:]) != (2,):
-        raise ValueError(f"{head} head ({what} learned): eta must have shape (..., 2), got "
-                         f"{tuple(eta_shape)}")
-    if y_shape is not None and tuple(y_shape) != tuple(eta_shape[:-1]):
-        raise ValueError(f"{head} head ({what} learned): targets of shape {tuple(y_shape)} do "
-                         f"not match eta of shape {tuple(eta_shape)} (expected targets of shape "
-                         f"{tuple(eta_shape[:-1])})")
-
-
-def _same_shape(head: str, eta_shape, y_shape) -> None:
-    if tuple(eta_shape) != tuple(y_shape):
-        raise ValueError(f"{head} head: eta of shape {tuple(eta_shape)} and targets of shape "
-                         f"{tuple(y_shape)} must have the same shape")
-
-
-class Gamma(Head):
+class Gamma(_FixedOrLearned):
     """Positive real targets (durations, amounts, intensities) with the log link.
 
     ``Gamma(concentration=k)`` has a fixed shape ``k``; ``eta`` is ``log(mean)``, of the targets'
@@ -429,28 +444,18 @@ class Gamma(Head):
     """
 
     name, link = "Gamma", "log"
+    _param, _what, _inverse_link = "concentration", "shape", staticmethod(np.exp)
 
     def __init__(self, concentration: float | None = 1.0):
-        if concentration is not None and not concentration > 0:
-            raise ValueError(f"Gamma head: concentration must be positive (or None to learn it), "
-                             f"got {concentration}")
-        self.concentration = None if concentration is None else float(concentration)
+        self._set_param(concentration)
 
     @property
     def learned_shape(self) -> bool:
         return self.concentration is None
 
-    @property
-    def outputs(self) -> int:
-        return 2 if self.learned_shape else 1
-
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
-        bad = ~(np.isfinite(y) & (y > 0))
-        if bad.any():
-            raise ValueError(f"Gamma head: targets must be positive and finite; got "
-                             f"{_where(bad, y)}")
-        return y
+        return _reject("Gamma", y, ~(np.isfinite(y) & (y > 0)), "be positive and finite")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """NLL in nats: ``k y / mu + k log mu - (k-1) log y + lgamma(k) - k log k``."""
@@ -469,13 +474,6 @@ class Gamma(Head):
             const = (math.lgamma(k) - k * math.log(k)) - (k - 1.0) * logy.data
             per = F.exp(-eta) * Tensor(k * yt) + eta * k + Tensor(const.astype(eta.dtype))
         return _reduce_per("Gamma", per, reduction)
-
-    def _params(self, eta):
-        e = _arr(eta)
-        if self.learned_shape:
-            _two_outputs("Gamma", "shape", e.shape)
-            return np.exp(e[..., 0]), np.logaddexp(0, e[..., 1])
-        return np.exp(e), np.full(e.shape, self.concentration)
 
     def mean(self, eta) -> np.ndarray:
         return self._params(eta)[0]
@@ -506,7 +504,7 @@ class Gamma(Head):
         return (gamma_dist.ppf(tail, k, scale=mu / k), gamma_dist.ppf(1 - tail, k, scale=mu / k))
 
 
-class Beta(Head):
+class Beta(_FixedOrLearned):
     """Targets strictly inside (0, 1) (proportions, rates, fractions): mean-precision beta
     regression (Ferrari and Cribari-Neto 2004).
 
@@ -532,28 +530,18 @@ class Beta(Head):
     """
 
     name, link = "Beta", "logit (of the mean)"
+    _param, _what, _inverse_link = "precision", "precision", staticmethod(expit)
 
     def __init__(self, precision: float | None = None):
-        if precision is not None and not precision > 0:
-            raise ValueError(f"Beta head: precision must be positive (or None to learn it), got "
-                             f"{precision}")
-        self.precision = None if precision is None else float(precision)
+        self._set_param(precision)
 
     @property
     def learned_precision(self) -> bool:
         return self.precision is None
 
-    @property
-    def outputs(self) -> int:
-        return 2 if self.learned_precision else 1
-
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
-        bad = ~((y > 0) & (y < 1))
-        if bad.any():
-            raise ValueError(f"Beta head: targets must lie strictly inside (0, 1); got "
-                             f"{_where(bad, y)}")
-        return y
+        return _reject("Beta", y, ~((y > 0) & (y < 1)), "lie strictly inside (0, 1)")
 
     def nll(self, eta, y, reduction: str = "mean") -> Tensor:
         """NLL in nats: ``lgamma(a) + lgamma(b) - lgamma(phi) - (a-1) log y - (b-1) log(1-y)``."""
@@ -572,13 +560,6 @@ class Beta(Head):
         per = (F.lgamma(a) + F.lgamma(b) - lg_phi
                - (a - 1.0) * Tensor(np.log(yt)) - (b - 1.0) * Tensor(np.log1p(-yt)))
         return _reduce_per("Beta", per, reduction)
-
-    def _params(self, eta):
-        e = _arr(eta)
-        if self.learned_precision:
-            _two_outputs("Beta", "precision", e.shape)
-            return expit(e[..., 0]), np.logaddexp(0, e[..., 1])
-        return expit(e), np.full(e.shape, self.precision)
 
     def mean(self, eta) -> np.ndarray:
         return self._params(eta)[0]
@@ -647,10 +628,7 @@ class MixtureDensity(Head):
 
     def validate(self, y) -> np.ndarray:
         y = _arr(y)
-        bad = ~np.isfinite(y)
-        if bad.any():
-            raise ValueError(f"MixtureDensity head: targets must be finite; got {_where(bad, y)}")
-        return y
+        return _reject("MixtureDensity", y, ~np.isfinite(y), "be finite")
 
     def _check(self, eta_shape, y_shape=None) -> None:
         K = self.components

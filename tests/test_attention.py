@@ -28,6 +28,20 @@ def _randomise(module, rng):
         p.data[...] = rng.standard_normal(p.shape) * 0.5
 
 
+def _agrees_with_torch(m, tm, x, rng, atol_out, atol_grad, params):
+    """``m(x)`` against ``tm(x)`` in float64: the output (rtol 1e-10), then, under a random
+    upstream gradient, the input's gradient and each ``(ibcore, torch)`` parameter pair's
+    (rtol 1e-9)."""
+    xi, xt = ib.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = m(xi), tm(xt)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=atol_out)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    tout.backward(T(g))
+    for mine, theirs in [(xi, xt), *params]:
+        np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-9, atol=atol_grad)
+
+
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "float", "causal", "bool3d"])
 @pytest.mark.parametrize("heads", [1, 2])
 def test_multihead_attention_matches_torch(mask_kind, heads):
@@ -96,15 +110,8 @@ def test_layernorm_module_matches_torch():
         tln.weight.copy_(T(ln.weight.data))
         tln.bias.copy_(T(ln.bias.data))
     x = rng.standard_normal((2, 4, 6)) * 3 + 1
-    xi, xt = ib.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out, tout = ln(xi), tln(xt)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = rng.standard_normal(out.shape)
-    out.backward(g)
-    tout.backward(T(g))
-    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-11)
-    np.testing.assert_allclose(ln.weight.grad, tln.weight.grad.numpy(), rtol=1e-9, atol=1e-11)
-    np.testing.assert_allclose(ln.bias.grad, tln.bias.grad.numpy(), rtol=1e-9, atol=1e-11)
+    _agrees_with_torch(ln, tln, x, rng, 1e-12, 1e-11,
+                       [(ln.weight, tln.weight), (ln.bias, tln.bias)])
 
 
 def test_layer_norm_of_a_constant_row_is_finite():
@@ -133,19 +140,10 @@ def test_transformer_block_matches_torch_pre_norm_layer(heads):
     _randomise(block, rng)
     tb = _torch_block(block, d, heads, d_ff)
     x = rng.standard_normal((3, 5, d))
-    xi, xt = ib.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out, tout = block(xi), tb(xt)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-11)
-    g = rng.standard_normal(out.shape)
-    out.backward(g)
-    tout.backward(T(g))
-    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(block.ff1.weight.grad, tb.linear1.weight.grad.numpy(), rtol=1e-9,
-                               atol=1e-10)
-    np.testing.assert_allclose(block.attn.in_proj_weight.grad,
-                               tb.self_attn.in_proj_weight.grad.numpy(), rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(block.ln1.weight.grad, tb.norm1.weight.grad.numpy(), rtol=1e-9,
-                               atol=1e-10)
+    _agrees_with_torch(block, tb, x, rng, 1e-11, 1e-10,
+                       [(block.ff1.weight, tb.linear1.weight),
+                        (block.attn.in_proj_weight, tb.self_attn.in_proj_weight),
+                        (block.ln1.weight, tb.norm1.weight)])
 
 
 def test_transformer_block_finite_differences():

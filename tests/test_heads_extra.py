@@ -163,3 +163,11 @@ def test_heteroscedastic_data_has_the_stated_noise():
     np.testing.assert_allclose(ib.data.hetero_scale([-3, 0, 1.5]), [1.1, 0.1, 0.6])
     with _raises("heteroscedastic_data", "n"):
         ib.data.heteroscedastic_data(-5)
+
+
+def test_every_head_has_a_readable_repr():
+    """Head.__repr__ names the head and its link; the Gaussian adds its sigma."""
+    assert repr(heads.Bernoulli()) == "Bernoulli(link='logit')"
+    assert repr(heads.Poisson()) == "Poisson(link='log')"
+    assert repr(heads.Gamma(2.0)) == "Gamma(link='log')"
+    assert repr(heads.Gaussian(2.0)) == "Gaussian(link='identity', sigma=2.0)"

@@ -111,3 +111,19 @@ def test_predictive_band_draws_and_refuses_mismatched_curves():
     with pytest.raises(ValueError, match="lo has shape"):
         predictive_band(ax, x, x, x[:3], x)
     plt.close(fig)
+
+
+def test_keep_freed_memory_applies_on_glibc_and_refuses_bad_values():
+    import platform
+    import sys
+
+    from ibcore.notebook import keep_freed_memory
+
+    on_glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is on_glibc
+    with pytest.raises(ValueError, match="keep_freed_memory: mmap_threshold"):
+        keep_freed_memory(mmap_threshold=64 * 2**20)
+    with pytest.raises(ValueError, match="keep_freed_memory: trim_threshold"):
+        keep_freed_memory(trim_threshold=0)
+    with pytest.raises(TypeError):
+        keep_freed_memory(mmap_threshold=1.5)

@@ -29,6 +29,64 @@ def _grads_agree(ib_module, torch_module, rtol=1e-10, atol=1e-11):
         np.testing.assert_allclose(p.grad, tg, rtol=rtol, atol=atol, err_msg=name)
 
 
+def _twins(name, I, H, **kwargs):
+    """ibcore's and torch's ``nn.<name>(I, H)`` sequence layer (float64, batch first), with the
+    same weights."""
+    layer = getattr(nn, name)(I, H, **kwargs).double()
+    tlayer = getattr(torch.nn, name)(I, H, batch_first=True, **kwargs).double()
+    _copy_to_torch(layer, tlayer)
+    return layer, tlayer
+
+
+def _layer_matches_torch(layer, tlayer, B, T, I, H):
+    """An RNN-like layer (output and final hidden state, from a given h0) against torch's: same
+    weights, forward and every gradient (input, h0, parameters) under a random upstream one."""
+    x = RNG.standard_normal((B, T, I))
+    h0 = RNG.standard_normal((1, B, H))
+    xi, hi = ib.Tensor(x.copy(), requires_grad=True), ib.Tensor(h0.copy(), requires_grad=True)
+    xt, ht = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out, hn = layer(xi, hi)
+    tout, thn = tlayer(xt, ht)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(hn.data, thn.detach().numpy(), rtol=1e-12, atol=1e-13)
+    g1, g2 = RNG.standard_normal(out.shape), RNG.standard_normal(hn.shape)
+    ((out * ib.Tensor(g1)).sum() + (hn * ib.Tensor(g2)).sum()).backward()
+    ((tout * torch.from_numpy(g1)).sum() + (thn * torch.from_numpy(g2)).sum()).backward()
+    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(hi.grad, ht.grad.numpy(), rtol=1e-10, atol=1e-11)
+    _grads_agree(layer, tlayer)
+    return x
+
+
+def _fused(op, arrays, R, grad=True):
+    """``op(x, h0, *weights)`` (a fused sequence op) on fresh leaves, projected onto ``R``."""
+    ts = [ib.Tensor(a.copy(), requires_grad=grad) for a in arrays]
+    return ts, (op(*ts) * ib.Tensor(R)).sum()
+
+
+def _unrolled(cell, arrays, R):
+    """The same sequence as ``cell`` applied step by step, projected onto ``R``."""
+    ts = [ib.Tensor(a.copy(), requires_grad=True) for a in arrays]
+    x, h, *w = ts
+    hs = []
+    for t in range(x.shape[1]):
+        h = cell(x[:, t], h, *w)
+        hs.append(h)
+    return ts, (ib.stack(hs, dim=1) * ib.Tensor(R)).sum()
+
+
+def _fused_equals_unrolled(op, cell, arrays, R):
+    """Values and every gradient of the fused op against the unrolled cell; the fused leaves."""
+    ts1, l1 = _fused(op, arrays, R)
+    l1.backward()
+    ts2, l2 = _unrolled(cell, arrays, R)
+    l2.backward()
+    assert abs(l1.item() - l2.item()) < 1e-12
+    for a, b in zip(ts1, ts2, strict=True):
+        np.testing.assert_allclose(a.grad, b.grad, rtol=1e-11, atol=1e-12)
+    return ts1
+
+
 # --------------------------------------------------------------------------- Embedding
 def test_embedding_matches_torch_and_accumulates_repeats():
     emb = nn.Embedding(6, 3).double()
@@ -65,24 +123,7 @@ def test_embedding_rejects_bad_sizes():
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_matches_torch(nonlinearity):
     B, T, I, H = 3, 7, 4, 5
-    rnn = nn.RNN(I, H, nonlinearity=nonlinearity).double()
-    trnn = torch.nn.RNN(I, H, nonlinearity=nonlinearity, batch_first=True).double()
-    _copy_to_torch(rnn, trnn)
-    x = RNG.standard_normal((B, T, I))
-    h0 = RNG.standard_normal((1, B, H))
-    xi, hi = ib.Tensor(x.copy(), requires_grad=True), ib.Tensor(h0.copy(), requires_grad=True)
-    xt = torch.tensor(x, requires_grad=True)
-    ht = torch.tensor(h0, requires_grad=True)
-    out, hn = rnn(xi, hi)
-    tout, thn = trnn(xt, ht)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(hn.data, thn.detach().numpy(), rtol=1e-12, atol=1e-13)
-    g1, g2 = RNG.standard_normal(out.shape), RNG.standard_normal(hn.shape)
-    ((out * ib.Tensor(g1)).sum() + (hn * ib.Tensor(g2)).sum()).backward()
-    ((tout * torch.from_numpy(g1)).sum() + (thn * torch.from_numpy(g2)).sum()).backward()
-    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-11)
-    np.testing.assert_allclose(hi.grad, ht.grad.numpy(), rtol=1e-10, atol=1e-11)
-    _grads_agree(rnn, trnn)
+    _layer_matches_torch(*_twins("RNN", I, H, nonlinearity=nonlinearity), B, T, I, H)
 
 
 def test_rnn_cell_and_lstm_cell_match_torch():
@@ -108,9 +149,7 @@ def test_rnn_cell_and_lstm_cell_match_torch():
 
 def test_lstm_matches_torch():
     B, T, I, H = 2, 6, 3, 4
-    lstm = nn.LSTM(I, H).double()
-    tlstm = torch.nn.LSTM(I, H, batch_first=True).double()
-    _copy_to_torch(lstm, tlstm)
+    lstm, tlstm = _twins("LSTM", I, H)
     x = RNG.standard_normal((B, T, I))
     xi = ib.Tensor(x.copy(), requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
@@ -129,23 +168,8 @@ def test_gru_and_gru_cell_match_torch():
     """nn.GRU / nn.GRUCell (Chapter 6) against torch's: same float64 weights, forward and every
     gradient to float rounding, with a random upstream gradient and a given h0."""
     B, T, I, H = 3, 7, 4, 5
-    gru = nn.GRU(I, H).double()
-    tgru = torch.nn.GRU(I, H, batch_first=True).double()
-    _copy_to_torch(gru, tgru)
-    x = RNG.standard_normal((B, T, I))
-    h0 = RNG.standard_normal((1, B, H))
-    xi, hi = ib.Tensor(x.copy(), requires_grad=True), ib.Tensor(h0.copy(), requires_grad=True)
-    xt, ht = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
-    out, hn = gru(xi, hi)
-    tout, thn = tgru(xt, ht)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(hn.data, thn.detach().numpy(), rtol=1e-12, atol=1e-13)
-    g1, g2 = RNG.standard_normal(out.shape), RNG.standard_normal(hn.shape)
-    ((out * ib.Tensor(g1)).sum() + (hn * ib.Tensor(g2)).sum()).backward()
-    ((tout * torch.from_numpy(g1)).sum() + (thn * torch.from_numpy(g2)).sum()).backward()
-    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-11)
-    np.testing.assert_allclose(hi.grad, ht.grad.numpy(), rtol=1e-10, atol=1e-11)
-    _grads_agree(gru, tgru)
+    gru, tgru = _twins("GRU", I, H)
+    x = _layer_matches_torch(gru, tgru, B, T, I, H)
     assert [n for n, _ in gru.named_parameters()] == [n for n, _ in tgru.named_parameters()]
     for name, p in gru.named_parameters():
         assert p.shape == tuple(getattr(tgru, name).shape), name
@@ -183,20 +207,7 @@ def test_gru_sequence_op_equals_unrolled_cells_and_step():
     arrays = [RNG.standard_normal(s) * 0.7 for s in ((B, T, I), (B, H), (3 * H, I), (3 * H, H),
                                                       (3 * H,), (3 * H,))]
     R = RNG.standard_normal((B, T, H))
-    ts1 = [ib.Tensor(a.copy(), requires_grad=True) for a in arrays]
-    l1 = (F.gru(*ts1) * ib.Tensor(R)).sum()
-    l1.backward()
-    ts2 = [ib.Tensor(a.copy(), requires_grad=True) for a in arrays]
-    x, h, *w = ts2
-    hs = []
-    for t in range(T):
-        h = F.gru_cell(x[:, t], h, *w)
-        hs.append(h)
-    l2 = (ib.stack(hs, dim=1) * ib.Tensor(R)).sum()
-    l2.backward()
-    assert abs(l1.item() - l2.item()) < 1e-12
-    for a, b in zip(ts1, ts2, strict=True):
-        np.testing.assert_allclose(a.grad, b.grad, rtol=1e-11, atol=1e-12)
+    _fused_equals_unrolled(F.gru, F.gru_cell, arrays, R)
     gru = nn.GRU(I, H).double()
     _, g = ib.probes.hidden_grads(gru, arrays[0], lambda hs: (hs[-1] * hs[-1]).sum())
     assert g.shape == (T, B, H) and np.abs(g[-1]).max() > 0
@@ -209,27 +220,7 @@ def test_rnn_sequence_op_equals_unrolled_cells_and_finite_differences():
     arrays = [RNG.standard_normal(s) * 0.7 for s in ((B, T, I), (B, H), (H, I), (H, H), (H,),
                                                       (H,))]
     R = RNG.standard_normal((B, T, H))
-
-    def fused(arrs, grad=True):
-        ts = [ib.Tensor(a.copy(), requires_grad=grad) for a in arrs]
-        return ts, (F.rnn(*ts) * ib.Tensor(R)).sum()
-
-    def unrolled(arrs):
-        ts = [ib.Tensor(a.copy(), requires_grad=True) for a in arrs]
-        x, h, *w = ts
-        hs = []
-        for t in range(T):
-            h = F.rnn_cell(x[:, t], h, *w)
-            hs.append(h)
-        return ts, (ib.stack(hs, dim=1) * ib.Tensor(R)).sum()
-
-    ts1, l1 = fused(arrays)
-    l1.backward()
-    ts2, l2 = unrolled(arrays)
-    l2.backward()
-    assert abs(l1.item() - l2.item()) < 1e-12
-    for a, b in zip(ts1, ts2, strict=True):
-        np.testing.assert_allclose(a.grad, b.grad, rtol=1e-11, atol=1e-12)
+    ts1 = _fused_equals_unrolled(F.rnn, F.rnn_cell, arrays, R)
     eps = 1e-6
     for i, arr in enumerate(arrays):
         num = np.zeros_like(arr)
@@ -237,9 +228,9 @@ def test_rnn_sequence_op_equals_unrolled_cells_and_finite_differences():
             flat = arr.reshape(-1)
             old = flat[j]
             flat[j] = old + eps
-            up = fused(arrays, grad=False)[1].item()
+            up = _fused(F.rnn, arrays, R, grad=False)[1].item()
             flat[j] = old - eps
-            down = fused(arrays, grad=False)[1].item()
+            down = _fused(F.rnn, arrays, R, grad=False)[1].item()
             flat[j] = old
             num.reshape(-1)[j] = (up - down) / (2 * eps)
         np.testing.assert_allclose(ts1[i].grad, num, rtol=1e-6, atol=1e-8)
@@ -412,9 +403,7 @@ def test_delayed_recall():
 # --------------------------------------------------------------------------- probe
 def test_hidden_grads_match_torch_retain_grad():
     B, T, I, H = 2, 6, 3, 4
-    rnn = nn.RNN(I, H).double()
-    trnn = torch.nn.RNN(I, H, batch_first=True).double()
-    _copy_to_torch(rnn, trnn)
+    rnn, trnn = _twins("RNN", I, H)
     x = RNG.standard_normal((B, T, I))
     r = RNG.standard_normal((B, H))
     _, g = ib.probes.hidden_grads(rnn, x, lambda hs: (hs[-1] * ib.Tensor(r)).sum()

@@ -77,13 +77,17 @@ def _set_value(locator, value: int) -> None:
     )
 
 
-def test_keyboard_moves_the_picture(page, figure, tmp_path):
+def _open_figure(page, figure, tmp_path):
+    """The module's figure saved and opened: its scrubber, image, width slider and first frame."""
     _open(page, Path(figure.save_html(tmp_path / "fig.html")))
     root = page.locator(".ib-scrubber")
     img = root.locator("img.ib-scrubber-img")
     width = root.locator('input[type="range"][data-control="width"]')
+    return root, img, width, img.get_attribute("src")
 
-    original = img.get_attribute("src")
+
+def test_keyboard_moves_the_picture(page, figure, tmp_path):
+    root, img, width, original = _open_figure(page, figure, tmp_path)
     assert original == _src(figure.frames[(1, 0)])
     assert _value_text(root, "width") == "1"
 
@@ -106,12 +110,8 @@ def test_keyboard_moves_the_picture(page, figure, tmp_path):
 
 
 def test_setting_value_and_input_event_moves_the_picture(page, figure, tmp_path):
-    _open(page, Path(figure.save_html(tmp_path / "fig.html")))
-    root = page.locator(".ib-scrubber")
-    img = root.locator("img.ib-scrubber-img")
-    width = root.locator('input[data-control="width"]')
+    root, img, width, original = _open_figure(page, figure, tmp_path)
     step = root.locator('input[data-control="step"]')
-    original = img.get_attribute("src")
 
     _set_value(step, 1)
     assert img.get_attribute("src") == _src(figure.frames[(1, 10)])
@@ -133,11 +133,7 @@ def test_setting_value_and_input_event_moves_the_picture(page, figure, tmp_path)
 
 
 def test_mouse_click_moves_the_picture(page, figure, tmp_path):
-    _open(page, Path(figure.save_html(tmp_path / "fig.html")))
-    root = page.locator(".ib-scrubber")
-    img = root.locator("img.ib-scrubber-img")
-    width = root.locator('input[data-control="width"]')
-    original = img.get_attribute("src")
+    root, img, width, original = _open_figure(page, figure, tmp_path)
 
     box = width.bounding_box()
     page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)

@@ -14,7 +14,7 @@ import numpy as np
 from .. import functional as F
 from ..ops.conv import _pair_int
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter, _input, _size
+from .modules import Module, Parameter, _input, _size, _sizes
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "OffsetTiedLinear",
            "offset_index", "receptive_field"]
@@ -47,11 +47,8 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        in_channels = _size("Conv2d", "in_channels", in_channels, minimum=-2**62)
-        out_channels = _size("Conv2d", "out_channels", out_channels, minimum=-2**62)
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"Conv2d: channel counts must be positive, got in_channels="
-                             f"{in_channels}, out_channels={out_channels}")
+        in_channels, out_channels = _sizes("Conv2d", "channel counts", in_channels=in_channels,
+                                           out_channels=out_channels)
         kh, kw = _pair_int("Conv2d", "kernel_size", kernel_size, 1)
         object.__setattr__(self, "stride", _pair_int("Conv2d", "stride", stride, 1))
         object.__setattr__(self, "padding", _pair_int("Conv2d", "padding", padding, 0))

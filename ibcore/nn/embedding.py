@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter, _size
+from .modules import Module, Parameter, _sizes
 
 __all__ = ["Embedding"]
 
@@ -33,11 +33,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        num_embeddings = _size("Embedding", "num_embeddings", num_embeddings, minimum=-2**62)
-        embedding_dim = _size("Embedding", "embedding_dim", embedding_dim, minimum=-2**62)
-        if num_embeddings < 1 or embedding_dim < 1:
-            raise ValueError(f"Embedding: sizes must be positive, got num_embeddings="
-                             f"{num_embeddings}, embedding_dim={embedding_dim}")
+        num_embeddings, embedding_dim = _sizes("Embedding", num_embeddings=num_embeddings,
+                                               embedding_dim=embedding_dim)
         rng = rng if rng is not None else get_rng()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.weight = Parameter(

@@ -12,7 +12,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor, get_rng, no_grad
 from .embedding import Embedding
-from .modules import Linear, Module, _size
+from .modules import Linear, Module, _size, _sizes
 from .recurrent import GRU, LSTM, RNN
 
 __all__ = ["NeuralLM", "CharRNN", "sample"]
@@ -40,13 +40,8 @@ class NeuralLM(Module):
                  hidden_size: int, direct: bool = False,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        for name, v in (("vocab_size", vocab_size), ("context_size", context_size),
-                        ("embedding_dim", embedding_dim), ("hidden_size", hidden_size)):
-            _size("NeuralLM", name, v, minimum=-2**62)  # integers; ranges below
-        if min(vocab_size, context_size, embedding_dim, hidden_size) < 1:
-            raise ValueError(f"NeuralLM: sizes must be positive, got vocab_size={vocab_size}, "
-                             f"context_size={context_size}, embedding_dim={embedding_dim}, "
-                             f"hidden_size={hidden_size}")
+        _sizes("NeuralLM", vocab_size=vocab_size, context_size=context_size,
+               embedding_dim=embedding_dim, hidden_size=hidden_size)
         self.vocab_size, self.context_size = int(vocab_size), int(context_size)
         self.embedding = Embedding(vocab_size, embedding_dim, rng=rng, dtype=dtype)
         self.hidden = Linear(context_size * embedding_dim, hidden_size, rng=rng, dtype=dtype)

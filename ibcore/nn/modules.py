@@ -37,6 +37,16 @@ def _size(layer: str, name: str, value, minimum: int = 1) -> int:
     return v
 
 
+def _sizes(layer: str, what: str = "sizes", **sizes) -> list[int]:
+    """A layer's integer size arguments, checked together: each an integer (`_size`'s
+    TypeError), then all at least 1, or one ValueError that names every one of them."""
+    checked = {name: _size(layer, name, value, minimum=-2**62) for name, value in sizes.items()}
+    if min(checked.values()) < 1:
+        got = ", ".join(f"{name}={value}" for name, value in checked.items())
+        raise ValueError(f"{layer}: {what} must be positive, got {got}")
+    return list(checked.values())
+
+
 def _input(layer: str, x, dtype, name: str = "input") -> Tensor:
     """The dtype rule every layer applies to its input: a layer computes in its parameters'
     dtype, so a floating input of another dtype (a float64 batch into a float32 model, or the
@@ -234,11 +244,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        in_features = _size("Linear", "in_features", in_features, minimum=-2**62)
-        out_features = _size("Linear", "out_features", out_features, minimum=-2**62)
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "
-                             f"out_features={out_features}")
+        in_features, out_features = _sizes("Linear", in_features=in_features,
+                                           out_features=out_features)
         rng = rng if rng is not None else get_rng()
         bound = 1.0 / math.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, get_rng
-from .modules import Module, Parameter, _input, _size
+from .modules import Module, Parameter, _input, _sizes
 
 __all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU"]
 
@@ -43,11 +43,7 @@ class _RecurrentBase(Module):
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         name = type(self).__name__
-        input_size = _size(name, "input_size", input_size, minimum=-2**62)
-        hidden_size = _size(name, "hidden_size", hidden_size, minimum=-2**62)
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"{name}: sizes must be positive, got input_size={input_size}, "
-                             f"hidden_size={hidden_size}")
+        input_size, hidden_size = _sizes(name, input_size=input_size, hidden_size=hidden_size)
         rng = rng if rng is not None else get_rng()
         k = 1.0 / math.sqrt(hidden_size)
         G, s = self.gates * hidden_size, self.suffix
@@ -103,6 +99,26 @@ class _RecurrentBase(Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def _only_batch_first(layer: str, batch_first) -> None:
+    if not batch_first:
+        raise ValueError(f"{layer}: only batch_first=True is supported; transpose the input to "
+                         "(batch, seq, features)")
+
+
+class _SequenceLayer(_RecurrentBase):
+    """Shared construction of the layers over a whole sequence (`LSTM`, `GRU`): batch first
+    only, and torch's parameter names for layer 0 (``weight_ih_l0``, ...)."""
+
+    suffix = "_l0"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 batch_first: bool = True, rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        _only_batch_first(type(self).__name__, batch_first)
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        self.batch_first = True
 
 
 class RNNCell(_RecurrentBase):
@@ -181,9 +197,7 @@ class RNN(_HiddenState, _RecurrentBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", batch_first: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float32):
-        if not batch_first:
-            raise ValueError("RNN: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
+        _only_batch_first("RNN", batch_first)
         if nonlinearity not in ("tanh", "relu", "identity"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh', 'relu' or 'identity', got "
                              f"{nonlinearity!r}")
@@ -235,7 +249,7 @@ class LSTMCell(_RecurrentBase):
         return out[0], out[1]
 
 
-class LSTM(_RecurrentBase):
+class LSTM(_SequenceLayer):
     """Single-layer LSTM over a sequence, batch first (``torch.nn.LSTM(input_size, hidden_size,
     batch_first=True)``), as one fused op (`ibcore.functional.lstm`); `step` runs one
     `ibcore.functional.lstm_cell`.
@@ -256,16 +270,6 @@ class LSTM(_RecurrentBase):
     """
 
     gates = 4
-    suffix = "_l0"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 batch_first: bool = True, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        if not batch_first:
-            raise ValueError("LSTM: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.batch_first = True
 
     def step(self, x_t, state):
         """One time step: ``(batch, input), (h, c) -> (h', c')``."""
@@ -325,7 +329,7 @@ class GRUCell(_RecurrentBase):
         return F.gru_cell(x, h, *self._weights())
 
 
-class GRU(_HiddenState, _RecurrentBase):
+class GRU(_HiddenState, _SequenceLayer):
     """Single-layer GRU over a sequence, batch first (``torch.nn.GRU(input_size, hidden_size,
     batch_first=True)``), as one fused op (`ibcore.functional.gru`); `step` runs one
     `ibcore.functional.gru_cell`. Equations as `GRUCell`, the same weights at every step.
@@ -344,16 +348,6 @@ class GRU(_HiddenState, _RecurrentBase):
     """
 
     gates = 3
-    suffix = "_l0"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 batch_first: bool = True, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        if not batch_first:
-            raise ValueError("GRU: only batch_first=True is supported; transpose the input to "
-                             "(batch, seq, features)")
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.batch_first = True
 
     def forward(self, input, h0=None) -> tuple[Tensor, Tensor]:
         x = self._input(input, 3)

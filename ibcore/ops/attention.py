@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, make_result
-from ._base import _t
+from ._base import _sum_last, _t
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -85,7 +85,7 @@ def _attention(q, k, v, attn_mask=None, is_causal: bool = False, scale=None,
         raise ValueError(f"{op}: the mask leaves a query row with no key to attend to (every "
                          f"score is -inf); its softmax is undefined")
     P = np.exp(scores - row_max)
-    P /= P.sum(axis=-1, keepdims=True)
+    P /= _sum_last(P)
     out = P @ V
 
     def backward(g):
@@ -94,7 +94,7 @@ def _attention(q, k, v, attn_mask=None, is_causal: bool = False, scale=None,
             gv = np.swapaxes(P, -1, -2) @ g
         if q.requires_grad or k.requires_grad:
             dP = g @ np.swapaxes(V, -1, -2)
-            dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
+            dS = P * (dP - _sum_last(dP * P))
             dS *= c
             if q.requires_grad:
                 gq = dS @ K

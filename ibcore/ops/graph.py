@@ -167,10 +167,7 @@ def segment_sum(src, index, num_segments: int) -> Tensor:
         TypeError, ValueError, IndexError: as `index_add` (index not integer, not 1-D, of the
             wrong length, or out of range), and ``ValueError`` if ``num_segments`` < 0.
     """
-    x = _t(src)
-    num_segments = _num_segments("segment_sum", num_segments)
-    ind = _index("segment_sum", index, length=x.shape[0] if x.ndim else None,
-                 size=num_segments)
+    x, ind, num_segments = _segment_args("segment_sum", src, index, num_segments)
     out = _scatter_sum(ind, x.data, num_segments).astype(x.data.dtype, copy=False)
     return make_result(out, (x,), lambda g: (g[ind],), "segment_sum")
 
@@ -186,6 +183,18 @@ def _num_segments(op: str, num_segments) -> int:
     return k
 
 
+def _segment_args(op: str, src, index, num_segments, floating: bool = False):
+    """A segment op's checked arguments ``(x, ind, num_segments)``: ``src`` as a Tensor (of a
+    floating dtype where the op needs one), ``index`` as an integer array of ``src``'s length
+    with values in ``[0, num_segments)``, and ``num_segments`` as an int; errors name ``op``."""
+    x = _t(src)
+    if floating and x.dtype.kind != "f":
+        raise ValueError(f"{op}: needs a floating-point tensor, got {x.dtype}")
+    num_segments = _num_segments(op, num_segments)
+    ind = _index(op, index, length=x.shape[0] if x.ndim else None, size=num_segments)
+    return x, ind, num_segments
+
+
 def segment_mean(src, index, num_segments: int) -> Tensor:
     """Mean of the rows of ``src`` in each segment (0 for an empty segment).
 
@@ -195,12 +204,7 @@ def segment_mean(src, index, num_segments: int) -> Tensor:
     Raises:
         as `segment_sum`.
     """
-    x = _t(src)
-    if x.dtype.kind != "f":
-        raise ValueError(f"segment_mean: needs a floating-point tensor, got {x.dtype}")
-    num_segments = _num_segments("segment_mean", num_segments)
-    ind = _index("segment_mean", index, length=x.shape[0] if x.ndim else None,
-                 size=num_segments)
+    x, ind, num_segments = _segment_args("segment_mean", src, index, num_segments, floating=True)
     count = np.maximum(np.bincount(ind, minlength=num_segments), 1).astype(x.dtype)
     cshape = (num_segments,) + (1,) * (x.ndim - 1)
     out = (_scatter_sum(ind, x.data, num_segments) / count.reshape(cshape)).astype(x.dtype)
@@ -217,10 +221,7 @@ def segment_max(src, index, num_segments: int) -> Tensor:
     Raises:
         as `segment_sum`.
     """
-    x = _t(src)
-    num_segments = _num_segments("segment_max", num_segments)
-    ind = _index("segment_max", index, length=x.shape[0] if x.ndim else None,
-                 size=num_segments)
+    x, ind, num_segments = _segment_args("segment_max", src, index, num_segments)
     X = x.data
     out = np.full((num_segments, *X.shape[1:]), -np.inf, dtype=X.dtype)
     np.maximum.at(out, ind, X)
@@ -251,12 +252,7 @@ def segment_softmax(src, index, num_segments: int) -> Tensor:
     Raises:
         as `segment_sum`.
     """
-    x = _t(src)
-    if x.dtype.kind != "f":
-        raise ValueError(f"segment_softmax: needs a floating-point tensor, got {x.dtype}")
-    num_segments = _num_segments("segment_softmax", num_segments)
-    ind = _index("segment_softmax", index, length=x.shape[0] if x.ndim else None,
-                 size=num_segments)
+    x, ind, num_segments = _segment_args("segment_softmax", src, index, num_segments, floating=True)
     X = x.data
     m = np.full((num_segments, *X.shape[1:]), -np.inf, dtype=X.dtype)
     np.maximum.at(m, ind, X)

@@ -92,11 +92,14 @@ def linear(x, weight, bias=None) -> Tensor:
     parents = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = np.ascontiguousarray(g.reshape(-1, g.shape[-1]))  # BLAS needs strided rows
         gx = (g2 @ W).reshape(X.shape) if x.requires_grad else None
         gw = g2.T @ X2 if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+        # the bias was broadcast over the rows, so its gradient is the column sum G^T 1, taken
+        # as a product (one BLAS call, faster than NumPy's sum over axis 0)
+        gb = np.ones(len(g2), dtype=g2.dtype) @ g2 if bias.requires_grad else None
+        return gx, gw, gb
 
     return make_result(out, parents, backward, "linear")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, make_result
-from ._base import _t
+from ._base import _sum_last, _sum_leading, _t
 
 __all__ = ["layer_norm", "batch_norm"]
 
@@ -50,13 +50,18 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
                              f"normalized_shape {ns}")
     if not eps >= 0:
         raise ValueError(f"layer_norm: eps must be non-negative, got {eps}")
-    axes = tuple(range(X.ndim - len(ns), X.ndim))
-    batch_axes = tuple(range(X.ndim - len(ns)))
-    mu = X.mean(axis=axes, keepdims=True)
+    k, n = len(ns), int(np.prod(ns, dtype=np.int64))
+    row = X.shape[:X.ndim - k] + (1,) * k  # the shape of a per-row statistic (keepdims)
+
+    def mean(a):  # the mean over each row's n entries, as one product (see _sum_last)
+        return (_sum_last(a.reshape(a.shape[:a.ndim - k] + (n,))) / n).reshape(row)
+
+    mu = mean(X)
     xc = X - mu
-    var = (xc * xc).mean(axis=axes, keepdims=True)
+    var = mean(xc * xc)
     r = 1.0 / np.sqrt(var + np.asarray(eps, dtype=X.dtype))
-    xhat = xc * r
+    # in place where the dtypes allow: xc is not needed again (one array fewer per call)
+    xhat = np.multiply(xc, r, out=xc) if xc.dtype == r.dtype else xc * r
     out = xhat
     if weight is not None:
         out = out * weight.data
@@ -72,14 +77,16 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
         grads = []
         h = g * weight.data if weight is not None else g
         if x.requires_grad:
-            grads.append(r * (h - h.mean(axis=axes, keepdims=True)
-                              - xhat * (h * xhat).mean(axis=axes, keepdims=True)))
+            gx = h - mean(h)
+            gx -= xhat * mean(h * xhat)
+            gx *= r
+            grads.append(gx)
         else:
             grads.append(None)
         if weight is not None:
-            grads.append((g * xhat).sum(axis=batch_axes) if weight.requires_grad else None)
+            grads.append(_sum_leading(g * xhat, k) if weight.requires_grad else None)
         if bias is not None:
-            grads.append(g.sum(axis=batch_axes) if bias.requires_grad else None)
+            grads.append(_sum_leading(g, k) if bias.requires_grad else None)
         return tuple(grads)
 
     return make_result(out, tuple(parents), backward, "layer_norm")
