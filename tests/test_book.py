@@ -259,3 +259,118 @@ def test_book_extension_writes_each_inline_script_once():
     ext.dedupe_scripts(None, "page", "page.html", ctx, None)
     assert [(j.filename or "", j.attributes.get("body")) for j in ctx["script_files"]] == [
         ("", body), ("a.js", None), ("", "other")]
+
+
+# --------------------------------------------------------------------------- figure fonts
+
+MIN_FONT_SIZE = 10  # CONVENTIONS.md: "no `fontsize` below 10" (ibcore.viz's style sets 10.5-13)
+_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
+# sizes matplotlib names, relative to the style's font.size of 12: below 10 are x-small, xx-small
+_NAMED_BELOW = r"""["'](xx-small|x-small)["']"""
+_FONT_SIZE_PATTERNS = [
+    # keyword arguments: fontsize=8, labelsize=8, title_fontsize=8, titlesize=8
+    re.compile(rf"(?<![\w.])(?:fontsize|labelsize|title_fontsize|titlesize)\s*=\s*"
+               rf"(?:{_NUM}|{_NAMED_BELOW})"),
+    # dict keys and rcParams: {"fontsize": 8}, "legend.fontsize": 8, "font.size": 8
+    re.compile(rf"""["'](?:[\w]+\.)?(?:fontsize|labelsize|title_fontsize|titlesize)["']\s*:\s*"""
+               rf"(?:{_NUM}|{_NAMED_BELOW})"),
+    re.compile(rf"""["']font\.size["']\s*[:\]]\s*=?\s*(?:{_NUM}|{_NAMED_BELOW})"""),
+    re.compile(rf"""rcParams\[\s*["'][\w.]*size["']\s*\]\s*=\s*(?:{_NUM}|{_NAMED_BELOW})"""),
+    # setters: text.set_fontsize(8)
+    re.compile(rf"\.set_fontsize\(\s*(?:{_NUM}|{_NAMED_BELOW})"),
+]
+# prop={"size": 8} or prop=dict(size=8) (a legend's font properties)
+_PROP = re.compile(r"\bprop\s*=\s*(\{[^}]*\}|dict\([^)]*\))")
+_PROP_SIZE = re.compile(rf"""(?:["']size["']\s*:|(?<![\w.])size\s*=)\s*(?:{_NUM}|{_NAMED_BELOW})""")
+
+
+def _font_size_values(line):
+    """Every (text, value) of a font size set on one line of code; named sizes give their name."""
+    found = []
+    for pat in _FONT_SIZE_PATTERNS:
+        found += [(m.group(0), m.group(1) or m.group(2)) for m in pat.finditer(line)]
+    for prop in _PROP.finditer(line):
+        found += [(m.group(0), m.group(1) or m.group(2))
+                  for m in _PROP_SIZE.finditer(prop.group(1))]
+    return found
+
+
+def _without_comments(src):
+    """The source with its comments blanked (line numbers kept); as is if it does not tokenize."""
+    import io
+    import tokenize
+
+    lines = src.splitlines()
+    try:
+        comments = [t for t in tokenize.generate_tokens(io.StringIO(src).readline)
+                    if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError):
+        return src
+    for t in reversed(comments):
+        (row, col), (_, end) = t.start, t.end
+        lines[row - 1] = lines[row - 1][:col] + " " * (end - col) + lines[row - 1][end:]
+    return "\n".join(lines)
+
+
+def _below(value):
+    return not value.replace(".", "", 1).isdigit() or float(value) < MIN_FONT_SIZE
+
+
+def small_font_sizes(nb):
+    """(cell index, line number, code, value) of every font size below MIN_FONT_SIZE that a code
+    cell of the notebook dict ``nb`` sets; cell index counts all cells from 0, lines from 1."""
+    out = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        src = _without_comments("".join(cell["source"]))
+        for n, line in enumerate(src.splitlines(), 1):
+            out += [(i, n, text, value) for text, value in _font_size_values(line)
+                    if _below(value)]
+        for m in _PROP.finditer(src):  # prop={...} spread over several lines
+            if "\n" in m.group(1):
+                n = src[:m.start()].count("\n") + 1
+                for pm in _PROP_SIZE.finditer(m.group(1)):
+                    value = pm.group(1) or pm.group(2)
+                    if _below(value):
+                        out.append((i, n, pm.group(0), value))
+    return out
+
+
+def test_small_font_sizes_finds_every_form():
+    def nb(*sources):
+        cells = [{"cell_type": "markdown", "source": "fontsize=6 in prose is not code"}]
+        return {"cells": cells + [{"cell_type": "code", "source": s} for s in sources]}
+
+    bad = nb(
+        'ax.legend(fontsize=6.5, loc="upper left")\n',
+        ["ax.tick_params(labelsize=9)\n", "ax.set_title('t', fontsize=11)\n"],
+        'ax.legend(title="k", title_fontsize=8)\n'
+        'ax.legend(prop={"size": 7})\n'
+        "ax.legend(prop=dict(size=9.5, weight='bold'))\n"
+        'plt.rcParams.update({"legend.fontsize": 8, "font.size": 9})\n'
+        'plt.rcParams["xtick.labelsize"] = 7\n'
+        'ax.text(0, 0, "x", fontsize="x-small")\n'
+        "lab.set_fontsize(8)\n",
+        'ax.legend(\n    prop={\n        "size": 9,\n    },\n)\n',
+        'ax.text(0, 0, "#1", color="#333", fontsize=8)  # a colour is not a comment\n',
+    )
+    found = small_font_sizes(bad)
+    assert [(i, n, v) for i, n, _, v in found] == [
+        (1, 1, "6.5"), (2, 1, "9"), (3, 1, "8"), (3, 2, "7"), (3, 3, "9.5"), (3, 4, "8"),
+        (3, 4, "9"), (3, 5, "7"), (3, 6, "x-small"), (3, 7, "8"), (4, 2, "9"), (5, 1, "8")]
+    good = nb(
+        "ax.legend(fontsize=10)\nax.tick_params(labelsize=10.5)\n",
+        'ax.plot(x, ms=3, markersize=4)\nrng.normal(size=3)\nax.scatter(x, y, s=5)\n',
+        'ax.legend(prop={"size": 12})\nax.set_title("t", fontsize=11)  # fontsize=6 in a comment\n',
+        'ax.text(0, 0, "x", fontsize="small")\n',
+    )
+    assert small_font_sizes(good) == []
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name in ("posts", "monograph")],
+                         ids=lambda p: p.name)
+def test_figure_fonts_are_at_least_10(path):
+    found = small_font_sizes(json.loads(path.read_text()))
+    where = "; ".join(f"cell {i} line {n}: {text} ({value})" for i, n, text, value in found)
+    assert not found, f"{path.name}: font sizes below {MIN_FONT_SIZE} (CONVENTIONS.md): {where}"

@@ -78,8 +78,20 @@ def _open(browser, server, page_path: str, width: int):
             else page.remote.append(r.url))
     page.goto(server + page_path)
     page.wait_for_load_state("load")
+    _typeset(page)
     page.wait_for_timeout(600)
     return context, page
+
+
+def _typeset(page) -> None:
+    """Wait until MathJax has typeset the page with its own fonts: before that, formulas have
+    interim widths, and on a loaded machine 600 ms after `load` is not always enough."""
+    page.evaluate("""async () => {
+        if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+            await MathJax.startup.promise;
+        }
+        await document.fonts.ready;
+    }""")
 
 
 @pytest.fixture(scope="module", params=[(p, w) for p in PAGES for w in WIDTHS],
@@ -122,6 +134,7 @@ def _fresh(page):
     """Reload, so that what an earlier test opened on this page is closed again."""
     page.reload()
     page.wait_for_load_state("load")
+    _typeset(page)
     page.wait_for_timeout(400)
     return page
 
