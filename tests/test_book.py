@@ -176,6 +176,29 @@ def test_figures_are_glued_numbered_and_captioned(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_interactive_figures_are_live_in_jupyter(path):
+    """A glued interactive figure appears in the book where {glue:figure} puts it, but a glue
+    with display=False shows nothing in Jupyter; so the next cell displays the object (its live
+    ipywidgets view), tagged remove-cell so the book does not show the figure twice."""
+    cells = _code_cells(path)
+    for i, c in enumerate(cells):
+        src = "".join(c["source"])
+        made = set(re.findall(r"^(\w+)\s*=\s*(?:ib\.widgets\.)?interactive_figure\(", src, re.M))
+        for name, var in re.findall(r'glue\(\s*"(fig-[^"]+)",\s*(\w+),\s*display=False\)', src):
+            if var not in made:
+                continue
+            nxt = cells[i + 1] if i + 1 < len(cells) else None
+            body = [] if nxt is None else [
+                ln for ln in "".join(nxt["source"]).splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+            assert nxt is not None and body == [var], (
+                f"{path.name}: the cell after the one that glues {name} must display {var} "
+                f"(the live figure in Jupyter)")
+            assert {"remove-cell", "live-widget"} <= _tags(nxt), (
+                f"{path.name}: the cell displaying {var} needs the tags remove-cell, live-widget")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_glue_only_cells_are_folded(path):
     for i, c in enumerate(_code_cells(path)):
         body = ast.parse("".join(c["source"])).body
