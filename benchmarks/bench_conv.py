@@ -28,10 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_steps import (  # noqa: E402
     Result,
-    _blas_threads,
     bench_parser,
-    clock_name,
     set_threads,
+    settings_line,
     time_pair,
     train_step,
 )
@@ -119,9 +118,7 @@ def make_steps(case):
 def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
-    print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs, "
-          f"{clock_name()}")
+    print(settings_line(args.repeat))
     cases = [head_case("poisson"), head_case("gaussian"), cnn_case(128), cnn_case(1437)]
     results = []
     for case in cases:

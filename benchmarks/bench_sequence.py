@@ -19,10 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_steps import (  # noqa: E402
-    _blas_threads,
     bench_parser,
-    clock_name,
     set_threads,
+    settings_line,
     time_pair,
     train_step,
 )
@@ -90,9 +89,7 @@ def main(argv=None) -> int:
          *_steps(nn.CharRNN(V, 16, 96, rng=np.random.default_rng(0)),
                  TorchCharRNN(V, 16, 96), rnn_batches, V)),
     ]
-    print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs, "
-          f"{clock_name()}")
+    print(settings_line(args.repeat))
     header = f"{'model':<30}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

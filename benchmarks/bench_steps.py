@@ -198,6 +198,12 @@ def clock_name() -> str:
     return "process CPU time" if _clock is time.process_time else "wall time"
 
 
+def settings_line(repeat: int) -> str:
+    """The header every benchmark prints: threads, dtype, optimizer, runs and clock."""
+    return (f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
+            f"float32; Adam; median of {repeat} runs, {clock_name()}")
+
+
 def _run(step: Callable[[], object], number: int) -> float:
     """Seconds per call over ``number`` back-to-back calls, on `_clock`."""
     t0 = _clock()

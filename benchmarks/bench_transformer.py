@@ -22,10 +22,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_steps import (  # noqa: E402
-    _blas_threads,
     bench_parser,
-    clock_name,
     set_threads,
+    settings_line,
     time_pair,
     train_step,
 )
@@ -91,9 +90,7 @@ def make_steps(layers: int, batch: int, d_model: int = 32, heads: int = 1, d_ff:
 def main(argv=None) -> int:
     args = bench_parser(__doc__, min_run=0.1).parse_args(argv)
     set_threads(args.threads)
-    print(f"CPU threads: torch {torch.get_num_threads()}, NumPy BLAS {_blas_threads()}; "
-          f"float32; Adam; median of {args.repeat} runs, "
-          f"{clock_name()}")
+    print(settings_line(args.repeat))
     header = f"{'model':<34}{'batch':>7}{'ibcore us/step':>16}{'torch us/step':>15}{'ratio':>8}"
     print(header)
     print("-" * len(header))

@@ -27,9 +27,9 @@ def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 12
     ``mmap`` and gives freed memory back to the system, so the next array of the same size is
     zero-filled page by page again. This raises glibc's ``M_MMAP_THRESHOLD`` (requests below it
     come from the heap, bytes) and ``M_TRIM_THRESHOLD`` (free memory at the heap's top kept before
-    it is returned, bytes) with ``mallopt``. Measured on the Post 6 transformer (2 layers, batch
-    512, one thread): a training step from about 26 ms to about 17 ms. The process keeps up to
-    ``trim_threshold`` bytes of freed memory. Only on Linux with glibc; elsewhere nothing is
+    it is returned, bytes) with ``mallopt``; `make bench` applies it too, so its timings show the
+    effect (largest on the transformer's steps). The process keeps up to ``trim_threshold`` bytes
+    of freed memory. Only on Linux with glibc; elsewhere nothing is
     changed.
 
     Returns True if both settings were applied. Raises ``ValueError`` for a threshold below 1
